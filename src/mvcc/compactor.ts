@@ -5,7 +5,7 @@
  * Steps (resumable after a crash at any point):
  * 1. the applier calls KvStore.compact(rev): index compacted, `scheduled_compact_rev` written with
  *    the applied batch;
- * 2. this module waits for that batch to be flushed and for reads begun earlier to end, then deletes
+ * 2. this module waits for that batch to be written and for reads begun earlier to end, then deletes
  *    superseded revisions chunk by chunk;
  * 3. it writes `finished_compact_rev`.
  * At start, a scheduled mark above the finished mark means step 2 is run again.
@@ -36,7 +36,12 @@ export class Compactor {
    * The promise resolves when the deletion is finished.
    */
   schedule(rev: number, keep: Set<string>): Promise<void> {
-    const p = this.chain.then(() => this.run(rev, keep));
+    // The schedule mark and every record ≤ rev reach LevelDB with the batch being collected now.
+    const written = this.store.afterNextFlush();
+    const p = this.chain.then(async () => {
+      await written;
+      await this.run(rev, keep);
+    });
     this.chain = p.catch(() => undefined);
     return p;
   }
@@ -44,12 +49,16 @@ export class Compactor {
   /** Resumes an interrupted compaction found at start, if any. */
   async resume(): Promise<void> {
     const { scheduled, finished } = await this.store.compactionMarks();
-    if (scheduled > finished) await this.schedule(scheduled, this.store.index.keep(scheduled));
+    if (scheduled > finished) {
+      const keep = this.store.index.keep(scheduled);
+      const p = this.chain.then(() => this.run(scheduled, keep));
+      this.chain = p.catch(() => undefined);
+      await p;
+    }
   }
 
   private async run(rev: number, keep: Set<string>): Promise<void> {
     const store = this.store;
-    await store.flushed();
     await store.readBarrier();
     const limit = this.opts.batchLimit ?? 1000;
     const pause = this.opts.pauseMs ?? 1;

@@ -134,6 +134,7 @@ export class KvStore {
   private opsPendingKeys: string[] = [];
   /** Resolves when the last started flush has finished; flushes are written in order. */
   private flushChain: Promise<void> = Promise.resolve();
+  private nextFlushWaiters: (() => void)[] = [];
   private readGen = 0;
   private readonly readsInFlight = new Map<number, number>();
   private readWaiters: { gen: number; resolve: () => void }[] = [];
@@ -207,12 +208,20 @@ export class KvStore {
     this.opsPendingKeys = [];
     ops.push({ type: 'put', sublevel: this.backend.meta, key: MetaKeys.consistentIndex, value: u64Bytes(consistentIndex) });
     ops.push({ type: 'put', sublevel: this.backend.meta, key: MetaKeys.consistentTerm, value: u64Bytes(term) });
+    const waiters = this.nextFlushWaiters;
+    this.nextFlushWaiters = [];
     const p = this.flushChain.then(async () => {
       await this.backend.write(ops);
       for (const k of keys) this.pending.delete(k);
+      for (const w of waiters) w();
     });
     this.flushChain = p;
     return p;
+  }
+
+  /** Resolves when the next flush (one not started yet) has been written. */
+  afterNextFlush(): Promise<void> {
+    return new Promise((resolve) => this.nextFlushWaiters.push(resolve));
   }
 
   /** Resolves when every flush started so far has finished. */

@@ -1,0 +1,73 @@
+/**
+ * The etcdserverpb.KV service: validation as etcd's API layer does it, then the server.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { Errors } from '../errors';
+import type { EtcdServer } from '../server/etcd-server';
+import { checkIntervals, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../server/kv-apply';
+import type { CompactResult, DeleteResult, PutResult, TxnResult } from '../server/requests';
+import {
+  WireMessage,
+  encodeCompactResponse,
+  encodeDeleteResponse,
+  encodePutResponse,
+  encodeRangeResponse,
+  encodeTxnResponse,
+  toCompactOp,
+  toDeleteOp,
+  toPutOp,
+  toRangeOp,
+  toTxnOp,
+} from './kv-wire';
+import { toStatus } from './status';
+import type { Handlers } from './grpc-server';
+
+type Unary = grpc.ServerUnaryCall<WireMessage, Buffer>;
+type Callback = grpc.sendUnaryData<Buffer>;
+
+function unary(fn: (req: WireMessage) => Promise<Buffer>): grpc.handleUnaryCall<WireMessage, Buffer> {
+  return (call: Unary, cb: Callback) => {
+    fn(call.request).then(
+      (res) => cb(null, res),
+      (err: unknown) => cb(toStatus(err)),
+    );
+  };
+}
+
+/** Builds the KV handlers over a server. */
+export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handlers {
+  return {
+    Range: unary(async (m) => {
+      const op = toRangeOp(m);
+      checkRangeRequest(op);
+      const res = await s.range(op);
+      return encodeRangeResponse(res, s.header());
+    }),
+    Put: unary(async (m) => {
+      const op = toPutOp(m);
+      checkPutRequest(op);
+      const res = (await s.write(op)) as PutResult;
+      return encodePutResponse(res, { ...s.header(), revision: res.revision });
+    }),
+    DeleteRange: unary(async (m) => {
+      const op = toDeleteOp(m);
+      if (op.key.length === 0) throw Errors.emptyKey();
+      const res = (await s.write(op)) as DeleteResult;
+      return encodeDeleteResponse(res, { ...s.header(), revision: res.revision });
+    }),
+    Txn: unary(async (m) => {
+      const op = toTxnOp(m);
+      checkTxnRequest(op, limits.maxTxnOps);
+      checkIntervals(op.success);
+      checkIntervals(op.failure);
+      const res: TxnResult = await s.txn(op);
+      return encodeTxnResponse(res, { ...s.header(), revision: res.revision });
+    }),
+    Compact: unary(async (m) => {
+      const op = toCompactOp(m);
+      const res = (await s.write(op)) as CompactResult;
+      if (op.physical) await res.done;
+      return encodeCompactResponse(s.header());
+    }),
+  };
+}
