@@ -66,3 +66,106 @@ export interface Snapshot {
 export function isEmptyHardState(hs: HardState): boolean {
   return hs.term === 0 && hs.vote === NONE && hs.commit === 0;
 }
+
+/**
+ * Kinds of Raft messages. The numbering follows etcd's raftpb.MessageType so that traces and
+ * encoded messages read the same way.
+ *
+ * Local kinds (never sent over the network): MsgHup, MsgBeat, MsgUnreachable, MsgSnapStatus,
+ * MsgCheckQuorum.
+ */
+export enum MessageType {
+  /** Local: start an election (or pre-election). */
+  MsgHup = 0,
+  /** Local: the leader's heartbeat timer fired. */
+  MsgBeat = 1,
+  /** A proposal: local on the leader, forwarded by followers. */
+  MsgProp = 2,
+  /** Append entries (also a probe when `entries` is empty). */
+  MsgApp = 3,
+  /** Answer to MsgApp or MsgSnap; `index` is the follower's matching index or the rejected probe index. */
+  MsgAppResp = 4,
+  /** Request a vote. */
+  MsgVote = 5,
+  /** Answer to MsgVote. */
+  MsgVoteResp = 6,
+  /** Install a snapshot. */
+  MsgSnap = 7,
+  /** Leader heartbeat; carries `commit` (bounded by the follower's match) and an optional read context. */
+  MsgHeartbeat = 8,
+  /** Answer to MsgHeartbeat, echoing its context. */
+  MsgHeartbeatResp = 9,
+  /** Local: the transport could not reach `from`. */
+  MsgUnreachable = 10,
+  /** Local: the outcome of sending a snapshot to `from` (`reject` = failed). */
+  MsgSnapStatus = 11,
+  /** Local: the leader checks that a quorum was recently active. */
+  MsgCheckQuorum = 12,
+  /** Transfer leadership to `from` (local on the leader, forwarded by followers). */
+  MsgTransferLeader = 13,
+  /** Tell the transferee to campaign at once, bypassing pre-vote and leases. */
+  MsgTimeoutNow = 14,
+  /** Ask for a read index; the request context is in `context`. */
+  MsgReadIndex = 15,
+  /** Answer to a forwarded MsgReadIndex: `index` is the read index, `context` the request context. */
+  MsgReadIndexResp = 16,
+  /** Request a pre-vote (for term `term`, which the sender has not adopted). */
+  MsgPreVote = 17,
+  /** Answer to MsgPreVote. */
+  MsgPreVoteResp = 18,
+}
+
+/**
+ * One Raft message. Every field is always present (zero values when unused) except `snapshot`
+ * (only on MsgSnap) and `context` (read contexts, campaign-transfer marker). The receiver must not
+ * mutate `entries` or their data.
+ */
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  /** The sender's term; 0 for local messages and proposals. */
+  term: number;
+  /** Term of the entry at `index` (MsgApp, votes), or the hint term on a rejected MsgAppResp. */
+  logTerm: number;
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  /** On a rejected MsgAppResp: the index the follower suggests probing next. */
+  rejectHint: number;
+  snapshot?: Snapshot;
+  context?: Uint8Array;
+}
+
+/** Kinds of single-step membership changes. */
+export type ConfChangeType = 'add-node' | 'add-learner' | 'remove-node';
+
+/**
+ * One membership change. `add-node` on an existing learner promotes it; `add-learner` on a voter
+ * demotes it; `remove-node` removes a voter or a learner. `context` is opaque to the core (the
+ * server stores member attributes there).
+ */
+export interface ConfChange {
+  type: ConfChangeType;
+  nodeId: NodeId;
+  context?: Uint8Array;
+}
+
+/** The role a member currently plays. */
+export type RaftRole = 'follower' | 'candidate' | 'pre-candidate' | 'leader';
+
+/** Volatile state worth reporting (not persisted): the known leader and this member's role. */
+export interface SoftState {
+  lead: NodeId;
+  role: RaftRole;
+}
+
+/**
+ * The answer to a readIndex request: once the local applied index reaches `index`, a read that
+ * started before the request is linearizable. `ctx` is the request's context, unchanged.
+ */
+export interface ReadState {
+  index: number;
+  ctx: Uint8Array;
+}

@@ -293,7 +293,7 @@ export function encodeRequest(id: bigint, op: WriteOp): Uint8Array {
 /** Decodes entry data made by encodeRequest. Throws RangeError on malformed data. */
 export function decodeRequest(data: Uint8Array): { id: bigint; op: WriteOp } {
   const r = new Reader(data);
-  const id = r.varint64();
+  const id = BigInt.asUintN(64, r.varint64());
   const op = readOp(r);
   if (op.kind === 'range' || op.kind === 'empty') throw new RangeError('not a write request');
   return { id, op };

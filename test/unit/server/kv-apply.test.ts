@@ -321,3 +321,28 @@ describe('KV semantics over the MVCC store', () => {
     expect(r.revision).toBe(4);
   });
 });
+
+describe('request encoding for Raft entries', () => {
+  test('round trip keeps the unsigned 64-bit request id and every field', async () => {
+    const { encodeRequest, decodeRequest } = await import('../../../src/server/requests');
+    const id = 0xd993_0000_0000_0001n; // top bit set
+    const op = txn(
+      [cmp('a', 3, 3, { field: 'value', bytes: b('x') }), cmp('b', 4, 0, { field: 'lease', num: -5n }, 'c'), cmp('c', 2, 1, { field: 'mod', num: -1 })],
+      [put('a', 'v', { lease: 7n, prevKv: true }), rng('a', 'b', { limit: -1, revision: 3, sortOrder: 2, sortTarget: 4, keysOnly: true, maxModRevision: -2 })],
+      [del('x', '\x00', true), txn([], [{ kind: 'empty' }])],
+    );
+    const d = decodeRequest(encodeRequest(id, op));
+    expect(d.id).toBe(id);
+    const norm = (v: unknown): unknown =>
+      v instanceof Uint8Array
+        ? Buffer.from(v).toString('hex')
+        : typeof v === 'bigint'
+          ? `${v}n`
+          : Array.isArray(v)
+            ? v.map(norm)
+            : v !== null && typeof v === 'object'
+              ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]))
+              : v;
+    expect(norm(d.op)).toEqual(norm(op));
+  });
+});

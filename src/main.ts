@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * The server command: etcd's flags and ETCD_* variables → configuration → one running member with
+ * its gRPC front end. The only place a real clock and real process signals are wired in.
+ */
+
+import { ConfigError, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
+import { createLogger } from './server/logger';
+import { EtcdServer } from './server/etcd-server';
+import { bindServer, createGrpcServer } from './api/grpc-server';
+import { kvHandlers } from './api/kv-service';
+
+async function main(): Promise<void> {
+  let cfg;
+  try {
+    cfg = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`etcd-ts: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    throw err;
+  }
+  if (cfg.action === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (cfg.action === 'version') {
+    process.stdout.write(VERSION_TEXT);
+    return;
+  }
+  const logger = createLogger({ level: cfg.logLevel, outputs: cfg.logOutputs });
+  for (const w of cfg.warnings) logger.warn(w);
+  logger.info('starting member', { name: cfg.name, 'data-dir': cfg.dataDir, 'listen-client-urls': cfg.listenClientUrls.join(',') });
+
+  const server = await EtcdServer.start({
+    name: cfg.name,
+    dataDir: cfg.dataDir,
+    initialCluster: cfg.initialCluster.map((m) => ({ name: m.name, peerUrls: [...m.peerUrls] })),
+    initialClusterToken: cfg.initialClusterToken,
+    clientUrls: [...cfg.advertiseClientUrls],
+    maxTxnOps: cfg.maxTxnOps,
+    maxRequestBytes: cfg.maxRequestBytes,
+    snapshotCount: cfg.snapshotCountEffective,
+    heartbeatMs: cfg.heartbeatIntervalMs,
+    electionTicks: cfg.electionTicks,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+    logger,
+  });
+
+  const grpcServer = createGrpcServer(
+    { 'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }) },
+    { maxReceiveBytes: cfg.maxRequestBytes + 512 * 1024 },
+  );
+  for (const hp of cfg.listenClient) {
+    const port = await bindServer(grpcServer, bindHostFor(hp.host), hp.port);
+    logger.info('serving client traffic', { address: `${bindHostFor(hp.host)}:${port}` });
+  }
+  logger.info('ready to serve client requests', {
+    'member-id': server.memberId.toString(16),
+    'cluster-id': server.clusterId.toString(16),
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('received signal, shutting down', { signal });
+    const force = setTimeout(() => grpcServer.forceShutdown(), 2000);
+    grpcServer.tryShutdown(() => {
+      clearTimeout(force);
+      server
+        .stop()
+        .then(() => logger.close())
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`error during shutdown: ${String(err)}\n`);
+            process.exit(1);
+          },
+        );
+    });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`etcd-ts: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
+

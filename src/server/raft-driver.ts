@@ -1,0 +1,139 @@
+/**
+ * The Raft driver: the only holder of the Raft core. It runs one loop:
+ *
+ *   1. persist hard state and entries to the WAL (one write, one fdatasync per batch) and to the
+ *      in-memory stable log;
+ *   2. send messages;
+ *   3. hand read states and committed entries to the server, which applies them in order;
+ *   4. advance().
+ *
+ * Everything that arrives while an iteration is in flight (proposals, messages, ticks) is stepped
+ * into the core at once and leaves in the next Ready: that is the batching (group commit).
+ */
+import { RawNode } from '../raft/raw-node';
+import { MemoryStorage } from '../raft/memory-storage';
+import { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types';
+import { Wal } from '../storage/wal';
+import { InvariantError } from '../errors';
+import type { Logger } from './logger';
+
+/** What the driver calls back into. */
+export interface DriverHooks {
+  /** Sends messages to peers (must not block). */
+  send(msgs: Message[]): void;
+  /** Applies committed entries in order; resolves when applied. */
+  apply(entries: Entry[]): Promise<void>;
+  /** Receives read states (ReadIndex answers). */
+  readStates(rs: ReadState[]): void;
+  /** Leader or role changed. */
+  softState(ss: SoftState): void;
+  /** Fatal error: the server must stop. */
+  fatal(err: unknown): void;
+}
+
+/** Owns the Raft core, its stable log and the WAL. */
+export class RaftDriver {
+  private running = false;
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    readonly node: RawNode,
+    readonly storage: MemoryStorage,
+    readonly wal: Wal,
+    private readonly hooks: DriverHooks,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts ticking every `tickMs` milliseconds. */
+  start(tickMs: number): void {
+    this.timer = setInterval(() => {
+      this.node.tick();
+      this.schedule();
+    }, tickMs);
+    this.schedule();
+  }
+
+  /** Proposes application data. Throws the core's ProposalDroppedError when it cannot. */
+  propose(data: Uint8Array): void {
+    this.node.propose(data);
+    this.schedule();
+  }
+
+  /** Proposes a membership change. */
+  proposeConfChange(cc: ConfChange): void {
+    this.node.proposeConfChange(cc);
+    this.schedule();
+  }
+
+  /** Steps a message from a peer. */
+  step(m: Message): void {
+    this.node.step(m);
+    this.schedule();
+  }
+
+  /** Requests a read index; the answer arrives through hooks.readStates. */
+  readIndex(ctx: Uint8Array): void {
+    this.node.readIndex(ctx);
+    this.schedule();
+  }
+
+  /** Asks the core to start an election now. */
+  campaign(): void {
+    this.node.campaign();
+    this.schedule();
+  }
+
+  /** Schedules a loop iteration if none is queued or running. */
+  schedule(): void {
+    if (this.scheduled || this.running || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.node.hasReady()) {
+        const rd = this.node.ready();
+        if (rd.softState !== undefined) this.hooks.softState(rd.softState);
+        if (rd.snapshot !== undefined) {
+          throw new InvariantError('snapshot restore is not supported by this member');
+        }
+        if (rd.hardState !== undefined || rd.entries.length > 0) {
+          await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+          if (rd.entries.length > 0) this.storage.append(rd.entries);
+          if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+        }
+        if (rd.messages.length > 0) this.hooks.send(rd.messages);
+        if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
+        if (rd.committedEntries.length > 0) await this.hooks.apply(rd.committedEntries);
+        this.node.advance();
+      }
+    } catch (err) {
+      this.hooks.fatal(err);
+      return;
+    } finally {
+      this.running = false;
+      const waiters = this.idle;
+      this.idle = [];
+      for (const w of waiters) w();
+    }
+    if (this.node.hasReady()) this.schedule();
+  }
+
+  /** Stops ticking and processing; waits for the iteration in flight, then closes the WAL. */
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.running) await new Promise<void>((r) => this.idle.push(r));
+    await this.wal.close();
+    this.log.info('raft driver stopped');
+  }
+}
