@@ -132,9 +132,9 @@ export function toTxnOp(m: WireMessage): TxnOp {
   };
 }
 
-/** CompactionRequest → CompactOp (revisions below 1 behave like 0: already compacted). */
+/** CompactionRequest → CompactOp. */
 export function toCompactOp(m: WireMessage): CompactOp {
-  return { kind: 'compact', revision: Math.max(0, num(m.revision)), physical: bool(m.physical) };
+  return { kind: 'compact', revision: num(m.revision), physical: bool(m.physical) };
 }
 
 /** The fields of a ResponseHeader. */

@@ -123,8 +123,8 @@ const EMPTY = new Uint8Array(0);
 export class KvStore {
   /** The last committed main revision (≥ 1). */
   currentRev = 1;
-  /** The revision of the last compaction (0 when never compacted). */
-  compactRev = 0;
+  /** The revision of the last compaction (-1 when never compacted, as etcd: compacting at 0 is allowed once). */
+  compactRev = -1;
   /** The in-memory index; only the applier mutates it. */
   readonly index = new TreeIndex();
   /** Encoded values written but not yet flushed to LevelDB, by "main_sub". */
@@ -167,8 +167,8 @@ export class KvStore {
       }
       if (rev.main > last) last = rev.main;
     }
-    const scheduled = await this.backend.metaNumber(MetaKeys.scheduledCompact);
-    const finished = await this.backend.metaNumber(MetaKeys.finishedCompact);
+    const scheduled = await this.backend.metaNumber(MetaKeys.scheduledCompact, -1);
+    const finished = await this.backend.metaNumber(MetaKeys.finishedCompact, -1);
     this.currentRev = Math.max(last, scheduled, finished, 1);
     this.compactRev = Math.max(scheduled, finished);
     if (this.compactRev > 0) this.index.compact(this.compactRev);
@@ -364,8 +364,8 @@ export class KvStore {
   /** Reads the scheduled and finished compaction marks. */
   async compactionMarks(): Promise<{ scheduled: number; finished: number }> {
     return {
-      scheduled: await this.backend.metaNumber(MetaKeys.scheduledCompact),
-      finished: await this.backend.metaNumber(MetaKeys.finishedCompact),
+      scheduled: await this.backend.metaNumber(MetaKeys.scheduledCompact, -1),
+      finished: await this.backend.metaNumber(MetaKeys.finishedCompact, -1),
     };
   }
 }

@@ -336,9 +336,11 @@ export class Raft {
       self.becomeReplicate();
       self.recentActive = true;
     }
-    // Entries of earlier terms may hide configuration changes not yet applied.
-    this.pendingConfIndex = this.log.lastIndex();
     this.appendEntries([{ term: 0, index: 0, type: EntryType.Normal, data: EMPTY }]);
+    // No configuration change until this term's first entry is applied: entries of earlier
+    // terms may hide changes not applied yet, and a leader must commit an entry of its own term
+    // before changing the configuration (the fix for single-step changes, Ongaro 2015).
+    this.pendingConfIndex = this.log.lastIndex();
     this.logger('info', 'became leader', { id: this.id, term: this.term });
   }
 

@@ -209,7 +209,7 @@ function writeOp(w: Writer, op: RequestOp | CompactOp): void {
       for (const o of op.failure) writeOp(w, o);
       return;
     case 'compact':
-      w.byte(KIND_COMPACT).uvarint(op.revision).byte(flags(op.physical));
+      w.byte(KIND_COMPACT).varint64(BigInt(op.revision)).byte(flags(op.physical));
       return;
     case 'empty':
       w.byte(KIND_EMPTY);
@@ -270,7 +270,7 @@ function readOp(r: Reader): RequestOp | CompactOp {
       return { kind: 'txn', compare, success, failure };
     }
     case KIND_COMPACT: {
-      const revision = r.uvarint();
+      const revision = Number(r.varint64());
       return { kind: 'compact', revision, physical: (r.byte() & 1) !== 0 };
     }
     case KIND_EMPTY:

@@ -69,10 +69,10 @@ export class Backend {
     await this.db.batch(ops as never, { sync });
   }
 
-  /** Reads a meta value as a number (0 when absent). */
-  async metaNumber(key: Uint8Array): Promise<number> {
+  /** Reads a meta value as a number (`absent` when missing, 0 by default). */
+  async metaNumber(key: Uint8Array, absent = 0): Promise<number> {
     const v = await this.meta.get(key);
-    return v === undefined ? 0 : bytesU64(v);
+    return v === undefined ? absent : bytesU64(v);
   }
 
   /** Forces previous writes to disk by writing a synced marker. */
