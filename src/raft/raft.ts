@@ -669,7 +669,7 @@ export class Raft {
     }
     this.log.restore(s);
     this.prs.progress = new Map();
-    this.prs.config = { voters: new Set(), learners: new Set() };
+    this.prs.setConfig({ voters: new Set(), learners: new Set() });
     this.switchToConfig(fromConfState(cs));
     return true;
   }
@@ -710,7 +710,7 @@ export class Raft {
     };
     for (const id of cfg.voters) place(id, false);
     for (const id of cfg.learners) place(id, true);
-    this.prs.config = cfg;
+    this.prs.setConfig(cfg);
     this.prs.progress = progress;
     const cs = this.prs.confState();
     if (this.role !== 'leader') return cs;

@@ -145,8 +145,8 @@ export interface ProgressStatus {
   isLearner: boolean;
 }
 
-/** A snapshot of a member's Raft state, for status reporting. Owned by the caller. */
-export interface RaftStatus {
+/** The scalar part of a member's Raft state. Owned by the caller. */
+export interface BasicStatus {
   id: NodeId;
   term: number;
   vote: NodeId;
@@ -154,6 +154,10 @@ export interface RaftStatus {
   applied: number;
   lead: NodeId;
   role: RaftRole;
+}
+
+/** A snapshot of a member's Raft state, for status reporting. Owned by the caller. */
+export interface RaftStatus extends BasicStatus {
   /** Leader only: progress of every member, including itself. */
   progress?: Map<NodeId, ProgressStatus>;
   config: ConfState;
@@ -397,6 +401,20 @@ export class RawNode {
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
     if (rd.snapshot !== undefined) log.stableSnapTo(rd.snapshot.meta.index);
+  }
+
+  /** The cheap part of status(): no configuration, no progress. */
+  basicStatus(): BasicStatus {
+    const r = this.raft;
+    return {
+      id: r.id,
+      term: r.term,
+      vote: r.vote,
+      commit: r.log.committed,
+      applied: r.log.applied,
+      lead: r.lead,
+      role: r.role,
+    };
   }
 
   /** The current state, for reporting. */

@@ -12,7 +12,8 @@ import { Progress } from './progress';
  * progress.get(id).isLearner ⇔ learners.has(id).
  */
 export class ProgressTracker {
-  config: MembershipConfig = { voters: new Set(), learners: new Set() };
+  private cfg: MembershipConfig = { voters: new Set(), learners: new Set() };
+  private cachedConfState: ConfState = { voters: [], learners: [] };
   progress = new Map<NodeId, Progress>();
   /** Votes received in the current (pre-)election: true granted, false rejected. */
   readonly votes = new Map<NodeId, boolean>();
@@ -39,9 +40,21 @@ export class ProgressTracker {
     });
   }
 
+  /** The current configuration. Treat as read-only; replace it with setConfig. */
+  get config(): MembershipConfig {
+    return this.cfg;
+  }
+
+  /** Installs a new configuration (progress must be updated by the caller to match). */
+  setConfig(cfg: MembershipConfig): void {
+    this.cfg = cfg;
+    this.cachedConfState = toConfState(cfg);
+  }
+
   /** The configuration as sorted lists (a new object). */
   confState(): ConfState {
-    return toConfState(this.config);
+    const cs = this.cachedConfState;
+    return { voters: cs.voters.slice(), learners: cs.learners.slice() };
   }
 
   /** True when there is exactly one voter. */

@@ -30,8 +30,8 @@ export class Progress {
    */
   recentActive: boolean;
   /**
-   * In `probe` state: a probe is outstanding. In `replicate` state: the window is full. Cleared
-   * by any answer (append or heartbeat response) from the member.
+   * In `probe` state: a probe is outstanding; cleared by any answer (append or heartbeat
+   * response) from the member. (In `replicate` state the in-flight window decides instead.)
    */
   msgAppFlowPaused = false;
   /** Appends in flight (used in `replicate` state). */
@@ -101,7 +101,6 @@ export class Progress {
         this.next = last + 1;
         this.inflights.add(last, bytes);
       }
-      this.msgAppFlowPaused = this.inflights.full();
     } else {
       this.msgAppFlowPaused = true;
     }
@@ -145,7 +144,7 @@ export class Progress {
       case 'probe':
         return this.msgAppFlowPaused;
       case 'replicate':
-        return this.msgAppFlowPaused;
+        return this.inflights.full();
       case 'snapshot':
         return true;
     }

@@ -279,7 +279,7 @@ class Simulation {
     let best: SimMember | undefined;
     let bestTerm = -1;
     for (const m of this.liveMembers()) {
-      const st = m.node!.status();
+      const st = m.node!.basicStatus();
       if (st.role === 'leader' && st.term > bestTerm) {
         best = m;
         bestTerm = st.term;
@@ -499,7 +499,7 @@ class Simulation {
   private handleReady(m: SimMember): void {
     const node = m.node!;
     const rd = node.ready();
-    const isLeader = node.status().role === 'leader';
+    const isLeader = node.basicStatus().role === 'leader';
     if (this.crashPoint(m)) return;
     // A leader may send before its own persist completes.
     const sendFirst = isLeader && this.rng.nextFloat() < 0.5;
@@ -590,12 +590,12 @@ class Simulation {
 
   private observedCommitIndex(): number {
     let max = this.observedCommit;
-    for (const m of this.members.values()) if (m.live) max = Math.max(max, m.node!.status().commit);
+    for (const m of this.members.values()) if (m.live) max = Math.max(max, m.node!.basicStatus().commit);
     return max;
   }
 
   private checkElectionSafety(m: SimMember): void {
-    const st = m.node!.status();
+    const st = m.node!.basicStatus();
     if (st.role !== 'leader') return;
     const prev = this.leaderOfTerm.get(st.term);
     if (prev === undefined) {
@@ -629,7 +629,7 @@ class Simulation {
 
   private check(): void {
     const live = this.liveMembers();
-    const statuses = live.map((m) => ({ m, st: m.node!.status() }));
+    const statuses = live.map((m) => ({ m, st: m.node!.basicStatus() }));
     // Commit observation: the lowest term of a member whose commit covers an index bounds the
     // term in which that index was committed from above.
     statuses.sort((a, b) => a.st.term - b.st.term);
