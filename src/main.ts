@@ -9,6 +9,7 @@ import { createLogger } from './server/logger';
 import { EtcdServer } from './server/etcd-server';
 import { bindServer, createGrpcServer } from './api/grpc-server';
 import { kvHandlers } from './api/kv-service';
+import { watchHandlers } from './api/watch-service';
 
 async function main(): Promise<void> {
   let cfg;
@@ -49,7 +50,13 @@ async function main(): Promise<void> {
   });
 
   const grpcServer = createGrpcServer(
-    { 'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }) },
+    {
+      'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }),
+      'etcdserverpb.Watch': watchHandlers(server, server.hub, {
+        progressIntervalMs: cfg.progressNotifyIntervalMs,
+        maxRequestBytes: cfg.maxRequestBytes,
+      }),
+    },
     { maxReceiveBytes: cfg.maxRequestBytes + 512 * 1024 },
   );
   for (const hp of cfg.listenClient) {

@@ -45,6 +45,15 @@ export interface Change {
   kv: KeyValue;
 }
 
+/** One stored record of the history, in revision order. */
+export interface HistoryRecord {
+  main: number;
+  sub: number;
+  tombstone: boolean;
+  /** The encoded KeyValue as stored. */
+  value: Uint8Array;
+}
+
 /** Optional logger callback. */
 export type StoreLog = (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -111,9 +120,11 @@ export class WriteTxn {
     this.changes.push({ type: 'delete', kv });
   }
 
-  /** Publishes the transaction: bumps the current revision when it wrote something. */
+  /** Publishes the transaction: bumps the current revision when it wrote something, then tells the listener. */
   end(): void {
-    if (this.sub > 0) this.store.currentRev = this.rev;
+    if (this.sub === 0) return;
+    this.store.currentRev = this.rev;
+    this.store.onCommit?.(this.rev, this.changes);
   }
 }
 
@@ -125,6 +136,8 @@ export class KvStore {
   currentRev = 1;
   /** The revision of the last compaction (-1 when never compacted, as etcd: compacting at 0 is allowed once). */
   compactRev = -1;
+  /** Called after each write transaction that changed something (the watch hub listens here). */
+  onCommit: ((rev: number, changes: readonly Change[]) => void) | undefined;
   /** The in-memory index; only the applier mutates it. */
   readonly index = new TreeIndex();
   /** Encoded values written but not yet flushed to LevelDB, by "main_sub". */
@@ -132,6 +145,9 @@ export class KvStore {
   /** The batch being collected. */
   private ops: BatchOp[] = [];
   private opsPendingKeys: string[] = [];
+  /** Records not yet written to LevelDB, in revision order; `logHead` is the first live one. */
+  private pendingLog: HistoryRecord[] = [];
+  private logHead = 0;
   /** Resolves when the last started flush has finished; flushes are written in order. */
   private flushChain: Promise<void> = Promise.resolve();
   private nextFlushWaiters: (() => void)[] = [];
@@ -189,6 +205,7 @@ export class KvStore {
     const k = revKey(main, sub);
     this.pending.set(k, value);
     this.opsPendingKeys.push(k);
+    this.pendingLog.push({ main, sub, tombstone, value });
     this.ops.push({ type: 'put', sublevel: this.backend.kv, key: encodeRevision(main, sub, tombstone), value });
   }
 
@@ -213,6 +230,11 @@ export class KvStore {
     const p = this.flushChain.then(async () => {
       await this.backend.write(ops);
       for (const k of keys) this.pending.delete(k);
+      this.logHead += keys.length;
+      if (this.logHead > 4096 && this.logHead * 2 > this.pendingLog.length) {
+        this.pendingLog = this.pendingLog.slice(this.logHead);
+        this.logHead = 0;
+      }
       for (const w of waiters) w();
     });
     this.flushChain = p;
@@ -309,6 +331,45 @@ export class KvStore {
     if (!rangeContains(r, key)) return false;
     const ki: KeyIndex | undefined = this.index.lookup(key);
     return ki !== undefined && ki.isLive();
+  }
+
+  /**
+   * Reads stored records with revision ≥ (fromMain, fromSub) and main ≤ toMain, in revision order:
+   * about `limit` of them, never splitting a main revision. Sees records not yet flushed.
+   */
+  async history(fromMain: number, fromSub: number, toMain: number, limit: number): Promise<HistoryRecord[]> {
+    if (fromMain > toMain) return [];
+    // Take the unflushed records first: anything not among them was written before the iterator opens.
+    const unflushed: HistoryRecord[] = [];
+    for (let i = this.logHead; i < this.pendingLog.length; i++) {
+      const r = this.pendingLog[i]!;
+      if (r.main > toMain) break;
+      if (r.main > fromMain || (r.main === fromMain && r.sub >= fromSub)) unflushed.push(r);
+    }
+    const gen = this.beginRead();
+    const out: HistoryRecord[] = [];
+    try {
+      const it = this.backend.kv.iterator({ gte: encodeRevision(fromMain, fromSub), lt: encodeRevision(toMain + 1, 0) });
+      try {
+        for (;;) {
+          const entry = await it.next();
+          if (entry === undefined) break;
+          const rev = decodeRevision(entry[0]);
+          if (out.length >= limit && rev.main !== out[out.length - 1]!.main) break;
+          out.push({ main: rev.main, sub: rev.sub, tombstone: rev.tombstone, value: entry[1] });
+        }
+      } finally {
+        await it.close();
+      }
+    } finally {
+      this.endRead(gen);
+    }
+    if (unflushed.length === 0) return out;
+    const seen = new Set(out.map((r) => revKey(r.main, r.sub)));
+    const lastMain = out.length >= limit ? out[out.length - 1]!.main : Infinity;
+    for (const r of unflushed) if (r.main <= lastMain && !seen.has(revKey(r.main, r.sub))) out.push(r);
+    out.sort((a, b) => a.main - b.main || a.sub - b.sub);
+    return out;
   }
 
   /** Marks a read as in flight; physical compaction waits for reads begun before it. */

@@ -36,6 +36,7 @@ import {
 import { LeaseHooks, applyDelete, applyPut, applyTxn, noLeases, range, txnIsReadOnly, txnIsSerializable } from './kv-apply';
 import { IdGenerator, computeClusterId, computeMemberId } from './ids';
 import { RaftDriver } from './raft-driver';
+import { WatchHub } from '../watch/watch-hub';
 import type { Logger } from './logger';
 
 /** A member of the initial cluster. */
@@ -95,6 +96,8 @@ export class EtcdServer {
   private readonly leaderWaiters: (() => void)[] = [];
   private readonly leases: LeaseHooks = noLeases;
   private compactor: Compactor;
+  /** The watch hub, fed by the applier through the store's commit listener. */
+  readonly hub: WatchHub;
   private driver!: RaftDriver;
   private stopping = false;
 
@@ -111,6 +114,8 @@ export class EtcdServer {
     this.clusterId = computeClusterId([...byName.values()].map((urls) => computeMemberId(urls, opts.initialClusterToken)));
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.compactor = new Compactor(store);
+    this.hub = new WatchHub(store);
+    store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
   }
 
   /** Opens the data dir (creating it for a new member) and starts the member. */
@@ -395,6 +400,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.hub.close();
     await this.driver.stop();
     for (const [id, w] of this.waiters) {
       clearTimeout(w.timer);
