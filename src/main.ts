@@ -10,6 +10,8 @@ import { EtcdServer } from './server/etcd-server';
 import { bindServer, createGrpcServer } from './api/grpc-server';
 import { kvHandlers } from './api/kv-service';
 import { watchHandlers } from './api/watch-service';
+import { clusterHandlers } from './api/cluster-service';
+import { maintenanceHandlers } from './api/maintenance-service';
 
 async function main(): Promise<void> {
   let cfg;
@@ -38,11 +40,16 @@ async function main(): Promise<void> {
     name: cfg.name,
     dataDir: cfg.dataDir,
     initialCluster: cfg.initialCluster.map((m) => ({ name: m.name, peerUrls: [...m.peerUrls] })),
+    initialClusterState: cfg.initialClusterState,
     initialClusterToken: cfg.initialClusterToken,
+    peerUrls: [...cfg.initialAdvertisePeerUrls],
     clientUrls: [...cfg.advertiseClientUrls],
+    listenPeer: cfg.listenPeer.map((hp) => ({ host: bindHostFor(hp.host), port: hp.port })),
+    maxLearners: cfg.maxLearners,
     maxTxnOps: cfg.maxTxnOps,
     maxRequestBytes: cfg.maxRequestBytes,
     snapshotCount: cfg.snapshotCountEffective,
+    snapshotCatchUpEntries: cfg.snapshotCatchUpEntries,
     heartbeatMs: cfg.heartbeatIntervalMs,
     electionTicks: cfg.electionTicks,
     requestTimeoutMs: cfg.requestTimeoutMs,
@@ -52,6 +59,8 @@ async function main(): Promise<void> {
   const grpcServer = createGrpcServer(
     {
       'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }),
+      'etcdserverpb.Cluster': clusterHandlers(server, { token: cfg.initialClusterToken, maxLearners: cfg.maxLearners }),
+      'etcdserverpb.Maintenance': maintenanceHandlers(server),
       'etcdserverpb.Watch': watchHandlers(server, server.hub, {
         progressIntervalMs: cfg.progressNotifyIntervalMs,
         maxRequestBytes: cfg.maxRequestBytes,

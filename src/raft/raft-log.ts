@@ -11,7 +11,9 @@ import type { Entry, Snapshot } from './types';
  * Invariants: firstIndex() - 1 ≤ applied ≤ committed ≤ lastIndex().
  */
 export class RaftLog {
+  /** The persisted part (read only). */
   readonly storage: Storage;
+  /** The part not yet persisted; it overrides storage where both hold an index. */
   readonly unstable: UnstableLog;
   /** Highest index known to be stored on a quorum. Never decreases. */
   committed: number;

@@ -11,6 +11,7 @@ import {
   newMessage,
   voteResponseType,
 } from './message';
+import { committedIndex } from './quorum/majority';
 import type { VoteResult } from './quorum/majority';
 import { RaftLog } from './raft-log';
 import { ReadOnlyQueue } from './read-index';
@@ -212,7 +213,7 @@ export class Raft {
     m.index = prevIndex;
     m.logTerm = prevTerm;
     m.entries = ents;
-    m.commit = this.log.committed;
+    m.commit = this.commitForPeers();
     pr.updateOnEntriesSend(ents.length, payloadSize(ents), pr.next);
     this.send(m);
     return true;
@@ -235,11 +236,39 @@ export class Raft {
     return true;
   }
 
+  /**
+   * The commit index this member may announce: never beyond its own durable log. A leader
+   * counts its unpersisted entries toward commit (a single voter commits at once) and may send
+   * before it persists, so an announced commit index must not cover entries that a crash could
+   * still take back from it.
+   */
+  commitForPeers(): number {
+    const committed = this.log.committed;
+    const durable = this.log.unstable.offset - 1;
+    if (committed <= durable || this.role !== 'leader') return Math.min(committed, durable);
+    // Count our own copy only as far as it is durable (followers acknowledge only durable entries).
+    const selfId = this.id;
+    const q = committedIndex(this.prs.config.voters, (id) => {
+      const pr = this.prs.progress.get(id);
+      if (pr === undefined) return 0;
+      return id === selfId ? Math.min(pr.match, durable) : pr.match;
+    });
+    return Math.min(committed, q);
+  }
+
+  /**
+   * Called after the driver persisted entries: if that lets the leader announce a higher commit
+   * index than `announcedBefore`, tell the followers now rather than at the next heartbeat.
+   */
+  announceCommitIfDurable(announcedBefore: number): void {
+    if (this.role === 'leader' && this.commitForPeers() > announcedBefore) this.bcastAppend();
+  }
+
   /** Sends a heartbeat to `to`, carrying a commit index the member is known to hold. */
   sendHeartbeat(to: NodeId, ctx: Uint8Array | undefined): void {
     const pr = this.prs.progress.get(to);
     const m = newMessage(MessageType.MsgHeartbeat, to);
-    m.commit = Math.min(pr === undefined ? 0 : pr.match, this.log.committed);
+    m.commit = Math.min(pr === undefined ? 0 : pr.match, this.commitForPeers());
     if (ctx !== undefined) m.context = ctx;
     this.send(m);
   }

@@ -52,6 +52,7 @@ import type {
   SoftState,
 } from './types';
 
+// The rest of the public surface: codecs, errors, storage, randomness and shared types.
 export { encodeConfChange, decodeConfChange } from './confchange/codec';
 export { decodeMessage, encodeMessage } from './message-codec';
 export {
@@ -399,7 +400,11 @@ export class RawNode {
     if (lastApplied !== undefined) log.appliedTo(lastApplied.index);
     else if (rd.snapshot !== undefined) log.appliedTo(rd.snapshot.meta.index);
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      const announced = this.raft.commitForPeers();
+      log.stableTo(lastEntry.index, lastEntry.term);
+      this.raft.announceCommitIfDurable(announced);
+    }
     if (rd.snapshot !== undefined) log.stableSnapTo(rd.snapshot.meta.index);
   }
 

@@ -59,6 +59,7 @@ export function stepLeader(r: Raft, m: Message): boolean {
         return true;
       }
       const oldPaused = pr.isPaused();
+      const announced = r.commitForPeers();
       if (!pr.maybeUpdate(m.index)) return true;
       if (pr.state === 'probe') {
         pr.becomeReplicate();
@@ -71,6 +72,10 @@ export function stepLeader(r: Raft, m: Message): boolean {
       }
       if (r.maybeCommit()) {
         releasePendingReadIndexMessages(r);
+        r.bcastAppend();
+      } else if (r.commitForPeers() > announced) {
+        // The commit was reached earlier counting our unpersisted copy; now followers alone
+        // hold it durably, so it can be announced.
         r.bcastAppend();
       } else if (oldPaused) {
         r.sendAppend(m.from);

@@ -19,7 +19,7 @@ import { isIP } from 'node:net';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from './logger';
 
 /** The etcd release whose behaviour and API this server reports. */
-export const ETCD_COMPAT_VERSION = '3.5.17';
+export const ETCD_COMPAT_VERSION = '3.6.11';
 
 /** This server's own package version. */
 export const SERVER_PACKAGE_VERSION = '0.1.0';
@@ -136,6 +136,8 @@ export interface Config {
   readonly snapshotCount: number;
   /** The snapshot trigger in force: 100000 for 0. */
   readonly snapshotCountEffective: number;
+  /** Log entries kept behind a snapshot (etcd: --experimental-snapshot-catchup-entries). */
+  readonly snapshotCatchUpEntries: number;
 
   /** Raft tick length. */
   readonly heartbeatIntervalMs: number;
@@ -261,6 +263,8 @@ const FLAGS: readonly FlagSpec[] = [
   flag('Clustering', 'enable-v2', 'bool', 'false', 'Serve the v2 API (not supported; ignored).'),
   flag('Clustering', 'max-learners', 'uint', '1', 'Most learners the cluster may hold.'),
   flag('Clustering', 'experimental-max-learners', 'uint', '1', 'Old name of --max-learners.'),
+  flag('Member', 'snapshot-catchup-entries', 'uint', '5000', 'Log entries kept behind a snapshot for slow followers.'),
+  flag('Member', 'experimental-snapshot-catchup-entries', 'uint', '5000', 'Old name of --snapshot-catchup-entries.'),
 
   flag('Security', 'cert-file', 'string', '', 'Client TLS certificate file.'),
   flag('Security', 'key-file', 'string', '', 'Client TLS key file.'),
@@ -900,6 +904,7 @@ function buildConfig(state: ParseState, action: Config['action']): Config {
   };
   const progressNotifyIntervalMs = pickRenamed('experimental-watch-progress-notify-interval', 'watch-progress-notify-interval');
   const maxLearners = pickRenamed('experimental-max-learners', 'max-learners');
+  const snapshotCatchUpEntries = pickRenamed('experimental-snapshot-catchup-entries', 'snapshot-catchup-entries');
 
   const enableV2 = bool(state, 'enable-v2');
   if (enableV2) warnings.push('the v2 API is not supported; --enable-v2 is ignored');
@@ -934,6 +939,7 @@ function buildConfig(state: ParseState, action: Config['action']): Config {
     quotaBackendBytesEffective: quotaEffective,
     snapshotCount,
     snapshotCountEffective: snapshotCount === 0 ? DEFAULT_SNAPSHOT_COUNT : snapshotCount,
+    snapshotCatchUpEntries,
     heartbeatIntervalMs: heartbeat,
     electionTimeoutMs: election,
     electionTicks,

@@ -1,13 +1,18 @@
 /**
- * The composition root of one member: WAL + Raft driver, the applier, the MVCC store, reads.
+ * The composition root of one member: WAL + Raft driver + peer transport, the applier, the MVCC
+ * store, membership, reads.
  *
- * Write path: a client write becomes an internal request (request id + one operation), is proposed,
- * and its caller waits on the id. The applier decodes committed entries, skips those at or below
- * the consistent index, applies them, writes one LevelDB batch per applied batch (with the new
- * consistent index), then resolves the waiters.
+ * Write path: a client write becomes an internal request (request id + one operation), is proposed
+ * (followers' Raft forwards it to the leader), and its caller waits on the id. The applier decodes
+ * committed entries, skips those at or below the consistent index, applies them, writes one
+ * LevelDB batch per applied batch (with the new consistent index), then resolves the waiters.
  *
  * Read path: linearizable reads batch behind one ReadIndex and wait until applied ≥ that index;
  * serializable reads are served locally at once.
+ *
+ * Snapshots: every --snapshot-count applied entries the member records a Raft snapshot and cuts
+ * the log behind it. A follower too far behind receives the leader's whole state database as a
+ * stream, installed into a new directory that then becomes current.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,27 +21,20 @@ import { KvStore } from '../mvcc/kv-store';
 import { Compactor } from '../mvcc/compactor';
 import { Backend } from '../storage/backend';
 import { Wal } from '../storage/wal';
+import { currentStateDir, dumpState, removeStaleStateDirs, restoreState, switchStateDir } from '../storage/state-snapshot';
 import { MemoryStorage } from '../raft/memory-storage';
 import { RawNode } from '../raft/raw-node';
 import { SeededRng } from '../raft/rng';
 import { ProposalDroppedError } from '../raft/errors';
 import { decodeConfChange } from '../raft/confchange/codec';
-import { Entry, EntryType, NodeId, NONE, ReadState, SoftState, nodeId } from '../raft/types';
-import {
-  CompactResult,
-  RangeOp,
-  RangeResult,
-  TxnOp,
-  TxnResult,
-  WriteOp,
-  WriteResult,
-  decodeRequest,
-  encodeRequest,
-} from './requests';
+import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, NONE, ReadState, Snapshot, SoftState, nodeId } from '../raft/types';
+import { PeerTransport } from '../transport/peer-transport';
+import { WatchHub } from '../watch/watch-hub';
+import { RangeOp, RangeResult, TxnOp, TxnResult, WriteOp, WriteResult, decodeRequest, encodeRequest } from './requests';
 import { LeaseHooks, applyDelete, applyPut, applyTxn, noLeases, range, txnIsReadOnly, txnIsSerializable } from './kv-apply';
 import { IdGenerator, computeClusterId, computeMemberId } from './ids';
+import { Member, Membership, decodeMember, encodeMember } from './membership';
 import { RaftDriver } from './raft-driver';
-import { WatchHub } from '../watch/watch-hub';
 import type { Logger } from './logger';
 
 /** A member of the initial cluster. */
@@ -50,14 +48,23 @@ export interface ServerOptions {
   name: string;
   dataDir: string;
   initialCluster: InitialMember[];
+  initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
+  /** This member's advertised peer URLs. */
+  peerUrls: string[];
+  /** This member's advertised client URLs. */
   clientUrls: string[];
+  /** Where to listen for peers (empty: no peer listener). */
+  listenPeer: { host: string; port: number }[];
   maxTxnOps: number;
   maxRequestBytes: number;
   snapshotCount: number;
+  /** Log entries kept behind a snapshot so slow followers can catch up from the log. */
+  snapshotCatchUpEntries: number;
   heartbeatMs: number;
   electionTicks: number;
   requestTimeoutMs: number;
+  maxLearners: number;
   logger: Logger;
 }
 
@@ -72,23 +79,32 @@ interface ReadBatch {
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
 }
 
-/** Number of log entries kept behind a snapshot so slow followers can catch up from the log. */
-const CATCH_UP_ENTRIES = 5000;
+/** Identity of a member, kept beside the state (not inside it: a snapshot from the leader replaces the state). */
+interface Identity {
+  memberId: string;
+  clusterId: string;
+}
 
 /** One running member. */
 export class EtcdServer {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
-  /** Current Raft term (for response headers). */
-  term = 0;
+  memberId: bigint;
+  clusterId: bigint;
   /** Current leader (NONE when unknown). */
   leader: NodeId = NONE;
   /** Last applied log index. */
   appliedIndex = 0;
+  /** When the current leader was elected (ms), for timeout error selection. */
+  leaderSince = 0;
+  store: KvStore;
+  backend: Backend;
+  readonly membership: Membership;
+  /** The watch hub, fed by the applier through the store's commit listener. */
+  readonly hub: WatchHub;
+  transport: PeerTransport | undefined;
   private consistentIndex = 0;
   private snapshotIndex = 0;
   private readonly waiters = new Map<bigint, Waiter>();
-  private readonly ids: IdGenerator;
+  private ids: IdGenerator;
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
   private nextRead: ReadBatch | undefined;
   private inflightRead: ReadBatch | undefined;
@@ -96,26 +112,36 @@ export class EtcdServer {
   private readonly leaderWaiters: (() => void)[] = [];
   private readonly leases: LeaseHooks = noLeases;
   private compactor: Compactor;
-  /** The watch hub, fed by the applier through the store's commit listener. */
-  readonly hub: WatchHub;
   private driver!: RaftDriver;
   private stopping = false;
+  private readonly staged = new Map<number, string>();
+  private readonly memberDir: string;
+  private attrsPublished = false;
 
   private constructor(
     readonly opts: ServerOptions,
-    readonly backend: Backend,
-    readonly store: KvStore,
+    backend: Backend,
+    store: KvStore,
+    membership: Membership,
+    identity: { memberId: bigint; clusterId: bigint },
   ) {
-    const me = opts.initialCluster.filter((m) => m.name === opts.name).flatMap((m) => m.peerUrls);
-    if (me.length === 0) throw new EtcdError(0, `couldn't find local name "${opts.name}" in the initial cluster configuration`);
-    this.memberId = computeMemberId(me, opts.initialClusterToken);
-    const byName = new Map<string, string[]>();
-    for (const m of opts.initialCluster) byName.set(m.name, [...(byName.get(m.name) ?? []), ...m.peerUrls]);
-    this.clusterId = computeClusterId([...byName.values()].map((urls) => computeMemberId(urls, opts.initialClusterToken)));
+    this.backend = backend;
+    this.store = store;
+    this.membership = membership;
+    this.memberId = identity.memberId;
+    this.clusterId = identity.clusterId;
+    this.memberDir = path.join(opts.dataDir, 'member');
     this.ids = new IdGenerator(this.memberId, Date.now());
     this.compactor = new Compactor(store);
     this.hub = new WatchHub(store);
     store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
+  }
+
+  /** The initial cluster grouped by member name: name → peer URLs. */
+  private static initialMembers(opts: ServerOptions): Map<string, string[]> {
+    const byName = new Map<string, string[]>();
+    for (const m of opts.initialCluster) byName.set(m.name, [...(byName.get(m.name) ?? []), ...m.peerUrls]);
+    return byName;
   }
 
   /** Opens the data dir (creating it for a new member) and starts the member. */
@@ -123,20 +149,60 @@ export class EtcdServer {
     const log = opts.logger;
     const memberDir = path.join(opts.dataDir, 'member');
     fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
-    const backend = await Backend.open(path.join(memberDir, 'state'));
+    removeStaleStateDirs(memberDir);
+    const identityFile = path.join(memberDir, 'identity.json');
+    let identity: { memberId: bigint; clusterId: bigint } | undefined;
+    if (fs.existsSync(identityFile)) {
+      const j = JSON.parse(fs.readFileSync(identityFile, 'utf8')) as Identity;
+      identity = { memberId: BigInt(`0x${j.memberId}`), clusterId: BigInt(`0x${j.clusterId}`) };
+    } else if (opts.initialClusterState === 'new') {
+      const byName = EtcdServer.initialMembers(opts);
+      const mine = byName.get(opts.name);
+      if (mine === undefined) {
+        throw new EtcdError(0, `couldn't find local name "${opts.name}" in the initial cluster configuration`);
+      }
+      identity = {
+        memberId: computeMemberId(mine, opts.initialClusterToken),
+        clusterId: computeClusterId([...byName.values()].map((urls) => computeMemberId(urls, opts.initialClusterToken))),
+      };
+    } else {
+      identity = await EtcdServer.discoverIdentity(opts);
+    }
+    const backend = await Backend.open(currentStateDir(memberDir));
     const store = await KvStore.open(backend, (level, msg, fields) => log[level](msg, fields));
-    const s = new EtcdServer(opts, backend, store);
+    const membership = new Membership(backend);
+    await membership.load();
+    const s = new EtcdServer(opts, backend, store, membership, identity);
+    if (!fs.existsSync(identityFile)) {
+      const tmp = `${identityFile}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify({ memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) }));
+      fs.renameSync(tmp, identityFile);
+    }
     await s.startRaft(path.join(memberDir, 'wal'));
     await s.compactor.resume();
     return s;
   }
 
+  /**
+   * For a member joining an existing cluster: asks the members in --initial-cluster (through their
+   * client URLs is not possible; through the peer transport's member query) for the member list.
+   */
+  private static async discoverIdentity(opts: ServerOptions): Promise<{ memberId: bigint; clusterId: bigint }> {
+    const byName = EtcdServer.initialMembers(opts);
+    const peers = [...byName.entries()].filter(([n]) => n !== opts.name).flatMap(([, urls]) => urls);
+    const info = await PeerTransport.queryMembers(peers, opts.requestTimeoutMs);
+    const mine = [...opts.peerUrls].sort().join(',');
+    const me = info.members.find((m) => [...m.peerURLs].sort().join(',') === mine);
+    if (me === undefined) {
+      throw new EtcdError(0, `member with peer URLs ${opts.peerUrls.join(',')} is not in the cluster (add it with "etcdctl member add" first)`);
+    }
+    return { memberId: me.id, clusterId: info.clusterId };
+  }
+
   private async startRaft(walDir: string): Promise<void> {
     const log = this.opts.logger;
     this.consistentIndex = await this.store.consistentIndex();
-    const opened = await Wal.open(walDir, {
-      log: (level, msg, fields) => log[level](msg, fields),
-    });
+    const opened = await Wal.open(walDir, { log: (level, msg, fields) => log[level](msg, fields) });
     const storage = new MemoryStorage();
     const fresh = opened.snapshot === undefined && opened.entries.length === 0 && opened.hardState.term === 0;
     if (opened.snapshot !== undefined) {
@@ -145,10 +211,10 @@ export class EtcdServer {
     }
     if (opened.entries.length > 0) storage.append(opened.entries);
     storage.setHardState(opened.hardState);
-    this.term = opened.hardState.term;
     if (this.consistentIndex < this.snapshotIndex) {
       throw new InvariantError(`state at index ${this.consistentIndex} is behind the snapshot at ${this.snapshotIndex}`);
     }
+    this.appliedIndex = this.snapshotIndex;
     const node = new RawNode({
       id: nodeId(this.memberId),
       electionTick: this.opts.electionTicks,
@@ -156,53 +222,158 @@ export class EtcdServer {
       storage,
       applied: this.snapshotIndex,
       rng: new SeededRng(Date.now() ^ Number(this.memberId & 0xffffffn)),
-      logger: (level, msg, fields) => log[level === 'debug' ? 'debug' : level](msg, fields),
+      logger: (level, msg, fields) => log[level](msg, fields),
     });
-    if (fresh) {
-      const byName = new Map<string, string[]>();
-      for (const m of this.opts.initialCluster) byName.set(m.name, [...(byName.get(m.name) ?? []), ...m.peerUrls]);
-      node.bootstrap(
-        [...byName.entries()].map(([name, urls]) => ({
-          id: nodeId(computeMemberId(urls, this.opts.initialClusterToken)),
-          context: Buffer.from(JSON.stringify({ name, peerURLs: urls })),
-        })),
-      );
+    const bootstrapPeers = new Map<bigint, string[]>();
+    if (fresh && this.opts.initialClusterState === 'new') {
+      const byName = EtcdServer.initialMembers(this.opts);
+      const peers = [...byName.entries()].map(([name, urls]) => {
+        const id = computeMemberId(urls, this.opts.initialClusterToken);
+        bootstrapPeers.set(id, urls);
+        const m: Member = { id, name: id === this.memberId ? name : '', peerURLs: urls, clientURLs: [], isLearner: false };
+        return { id: nodeId(id), context: encodeMember(m) };
+      });
+      node.bootstrap(peers);
+    }
+    if (this.opts.listenPeer.length > 0) {
+      this.transport = new PeerTransport({
+        memberId: this.memberId,
+        clusterId: this.clusterId,
+        listen: this.opts.listenPeer,
+        logger: (level, msg, fields) => log[level](msg, fields),
+        onMessage: (m) => this.driver.step(m),
+        onSnapshot: (m, chunks) => this.stageSnapshot(m, chunks),
+        onUnreachable: (id) => this.driver.node.reportUnreachable(id),
+        onSnapshotStatus: (id, ok) => this.driver.node.reportSnapshot(id, ok),
+        onRemoved: () => this.onRemoved(),
+        membersQuery: () => ({ clusterId: this.clusterId, members: this.membership.list() }),
+      });
+      await this.transport.start();
+      for (const m of this.membership.list()) if (m.id !== this.memberId) this.transport.addPeer(nodeId(m.id), m.peerURLs);
+      for (const [id, urls] of bootstrapPeers) if (id !== this.memberId) this.transport.addPeer(nodeId(id), urls);
+      if (this.opts.initialClusterState === 'existing' && fresh) {
+        const byName = EtcdServer.initialMembers(this.opts);
+        // Until the log tells us the members, reach the ones named on the command line.
+        for (const [name, urls] of byName) if (name !== this.opts.name) this.transport.addPeer(nodeId(computeMemberId(urls, this.opts.initialClusterToken)), urls);
+      }
     }
     this.driver = new RaftDriver(
       node,
       storage,
       opened.wal,
       {
-        send: () => undefined,
+        send: (msgs) => this.send(msgs),
         apply: (entries) => this.applyEntries(entries),
         readStates: (rs) => this.onReadStates(rs),
         softState: (ss) => this.onSoftState(ss),
+        installSnapshot: (snap) => this.installSnapshot(snap),
         fatal: (err) => this.fatal(err),
       },
       log,
     );
     this.driver.start(this.opts.heartbeatMs);
-    if (this.opts.initialCluster.length === 1 || new Set(this.opts.initialCluster.map((m) => m.name)).size === 1) {
-      this.driver.campaign();
+    const voters = node.status().config.voters;
+    if (voters.length === 1 && voters[0] === nodeId(this.memberId)) this.driver.campaign();
+  }
+
+  private send(msgs: Message[]): void {
+    const t = this.transport;
+    if (t === undefined) return;
+    let plain: Message[] | undefined;
+    for (const m of msgs) {
+      if (m.type === MessageType.MsgSnap) {
+        t.sendSnapshot(m, () => dumpState(this.backend.db));
+      } else {
+        (plain ??= []).push(m);
+      }
     }
+    if (plain !== undefined) t.send(plain);
   }
 
   private fatal(err: unknown): void {
-    this.opts.logger.error('fatal error, stopping', { error: err instanceof Error ? err.stack ?? err.message : String(err) });
+    this.opts.logger.error('fatal error, stopping', { error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     process.exit(1);
+  }
+
+  private onRemoved(): void {
+    this.opts.logger.warn('this member was removed from the cluster; stopping');
+    void this.stop().then(() => process.exit(0));
   }
 
   private onSoftState(ss: SoftState): void {
     if (ss.lead !== this.leader) {
       this.opts.logger.info('leader changed', { leader: ss.lead.toString(16), role: ss.role });
       this.leader = ss.lead;
-      if (ss.lead !== NONE) for (const w of this.leaderWaiters.splice(0)) w();
+      this.leaderSince = Date.now();
+      if (ss.lead !== NONE) {
+        for (const w of this.leaderWaiters.splice(0)) w();
+        this.publishAttributes();
+      }
     }
   }
 
   /** The response header for the current state. */
   header(): { clusterId: bigint; memberId: bigint; revision: number; raftTerm: number } {
     return { clusterId: this.clusterId, memberId: this.memberId, revision: this.store.currentRev, raftTerm: this.driver.storage.hardState().term };
+  }
+
+  /** Raft status of this member (for Status and health). */
+  raftStatus(): ReturnType<RawNode['status']> {
+    return this.driver.node.status();
+  }
+
+  /** True when this member is a learner. */
+  isLearner(): boolean {
+    return this.driver.node.status().config.learners.includes(nodeId(this.memberId));
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  private async stageSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const index = m.snapshot?.meta.index ?? 0;
+    const dir = path.join(this.memberDir, `state-${index}-${Date.now().toString(36)}`);
+    try {
+      const n = await restoreState(dir, chunks);
+      this.opts.logger.info('received state snapshot', { index, records: n });
+    } catch (err) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const old = this.staged.get(index);
+    if (old !== undefined) fs.rmSync(old, { recursive: true, force: true });
+    this.staged.set(index, dir);
+  }
+
+  /** Makes a received state snapshot the member's state (called by the driver for Ready.snapshot). */
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const dir = this.staged.get(snap.meta.index);
+    if (dir === undefined) throw new InvariantError(`no staged state for snapshot at index ${snap.meta.index}`);
+    this.staged.delete(snap.meta.index);
+    for (const d of this.staged.values()) fs.rmSync(d, { recursive: true, force: true });
+    this.staged.clear();
+    await this.store.flushed();
+    const oldDir = this.backend.path;
+    await this.backend.close();
+    switchStateDir(this.memberDir, dir);
+    fs.rmSync(oldDir, { recursive: true, force: true });
+    const log = this.opts.logger;
+    this.backend = await Backend.open(dir);
+    this.store = await KvStore.open(this.backend, (level, msg, fields) => log[level](msg, fields));
+    this.store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
+    this.hub.setStore(this.store);
+    this.compactor = new Compactor(this.store);
+    await this.membership.reload(this.backend);
+    this.consistentIndex = await this.store.consistentIndex();
+    this.appliedIndex = snap.meta.index;
+    this.snapshotIndex = snap.meta.index;
+    this.syncPeers();
+    this.opts.logger.info('installed state snapshot', { index: snap.meta.index, 'consistent-index': this.consistentIndex, revision: this.store.currentRev });
+  }
+
+  private syncPeers(): void {
+    const t = this.transport;
+    if (t === undefined) return;
+    for (const m of this.membership.list()) if (m.id !== this.memberId) t.addPeer(nodeId(m.id), m.peerURLs);
   }
 
   // ---------------------------------------------------------------- apply
@@ -212,8 +383,7 @@ export class EtcdServer {
     for (const e of entries) {
       last = e;
       if (e.type === EntryType.ConfChange) {
-        const cc = decodeConfChange(e.data);
-        this.driver.node.applyConfChange(cc);
+        this.applyConfChange(e);
         continue;
       }
       if (e.index <= this.consistentIndex || e.data.length === 0) continue;
@@ -231,13 +401,7 @@ export class EtcdServer {
         if (err instanceof EtcdError) failure = err;
         else throw err;
       }
-      const w = this.waiters.get(req.id);
-      if (w !== undefined) {
-        this.waiters.delete(req.id);
-        clearTimeout(w.timer);
-        if (failure !== undefined) w.reject(failure);
-        else w.resolve(result!);
-      }
+      this.settle(req.id, result, failure);
     }
     if (last === undefined) return;
     this.appliedIndex = last.index;
@@ -247,6 +411,50 @@ export class EtcdServer {
     }
     this.resolveAppliedWaiters();
     if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.snapshot(last);
+  }
+
+  private settle(id: bigint, result: WriteResult | undefined, failure: Error | undefined): void {
+    const w = this.waiters.get(id);
+    if (w === undefined) return;
+    this.waiters.delete(id);
+    clearTimeout(w.timer);
+    if (failure !== undefined) w.reject(failure);
+    else w.resolve(result!);
+  }
+
+  private applyConfChange(e: Entry): void {
+    const cc = decodeConfChange(e.data);
+    this.driver.node.applyConfChange(cc);
+    let ctx: (Member & { reqId?: bigint }) | undefined;
+    if (cc.context !== undefined && cc.context.length > 0) {
+      ctx = decodeMember(cc.context);
+      const raw = JSON.parse(Buffer.from(cc.context).toString('utf8')) as { reqId?: string };
+      if (raw.reqId !== undefined) ctx.reqId = BigInt(`0x${raw.reqId}`);
+    }
+    const id = BigInt(cc.nodeId);
+    if (e.index > this.consistentIndex) {
+      const existing = this.membership.get(id);
+      if (cc.type === 'remove-node') {
+        this.store.stageOps(this.membership.remove(id));
+      } else if (existing !== undefined) {
+        this.store.stageOps(this.membership.upsert({ ...existing, isLearner: cc.type === 'add-learner' }));
+      } else if (ctx !== undefined) {
+        this.store.stageOps(this.membership.upsert({ ...ctx, id, isLearner: cc.type === 'add-learner' }));
+      }
+    }
+    const t = this.transport;
+    if (t !== undefined && id !== this.memberId) {
+      if (cc.type === 'remove-node') t.removePeer(cc.nodeId);
+      else {
+        const m = this.membership.get(id) ?? ctx;
+        if (m !== undefined) t.addPeer(cc.nodeId, m.peerURLs);
+      }
+    }
+    if (ctx?.reqId !== undefined) this.settle(ctx.reqId, { kind: 'member', revision: this.store.currentRev }, undefined);
+    if (cc.type === 'remove-node' && id === this.memberId) {
+      this.opts.logger.warn('this member was removed from the cluster');
+      setTimeout(() => this.onRemoved(), 500).unref();
+    }
   }
 
   private async applyOp(op: WriteOp): Promise<WriteResult> {
@@ -263,6 +471,18 @@ export class EtcdServer {
         done.catch((err: unknown) => this.fatal(err));
         return { kind: 'compact', revision: this.store.currentRev, done };
       }
+      case 'member-attr': {
+        const m = this.membership.get(op.memberId);
+        if (m !== undefined) this.store.stageOps(this.membership.upsert({ ...m, name: op.name, clientURLs: op.clientURLs }));
+        return { kind: 'member', revision: this.store.currentRev };
+      }
+      case 'member-update': {
+        const m = this.membership.get(op.memberId);
+        if (m === undefined) throw Errors.memberNotFound();
+        this.store.stageOps(this.membership.upsert({ ...m, peerURLs: op.peerURLs }));
+        if (op.memberId !== this.memberId) this.transport?.updatePeer(nodeId(op.memberId), op.peerURLs);
+        return { kind: 'member', revision: this.store.currentRev };
+      }
     }
   }
 
@@ -274,7 +494,7 @@ export class EtcdServer {
     const cs = node.status().config;
     const snap = this.driver.storage.createSnapshot(last.index, cs, new Uint8Array(0));
     await this.driver.wal.saveSnapshot(snap.meta);
-    const compactTo = last.index - CATCH_UP_ENTRIES;
+    const compactTo = last.index - this.opts.snapshotCatchUpEntries;
     if (compactTo > this.driver.storage.firstIndex()) this.driver.storage.compact(compactTo);
     this.snapshotIndex = last.index;
     await this.driver.wal.releaseTo(Math.max(0, compactTo));
@@ -291,7 +511,31 @@ export class EtcdServer {
     this.appliedWaiters = keep;
   }
 
+  /** Publishes this member's name and client URLs through the log, once per start. */
+  private publishAttributes(): void {
+    if (this.attrsPublished) return;
+    this.attrsPublished = true;
+    const op: WriteOp = { kind: 'member-attr', memberId: this.memberId, name: this.opts.name, clientURLs: this.opts.clientUrls };
+    const attempt = (): void => {
+      this.propose(op).catch(() => {
+        if (!this.stopping) setTimeout(attempt, 500).unref();
+      });
+    };
+    attempt();
+  }
+
   // ---------------------------------------------------------------- writes
+
+  /** The error for a request that timed out, following etcd's rules. */
+  private timeoutError(start: number): EtcdError {
+    const electionMs = this.opts.electionTicks * this.opts.heartbeatMs;
+    if (start > this.leaderSince - 2 * electionMs && start < this.leaderSince) return Errors.timeoutDueToLeaderFail();
+    if (this.leader !== NONE && this.leader !== nodeId(this.memberId) && this.transport !== undefined) {
+      const since = this.transport.activeSince(this.leader);
+      if (since === undefined || since > start) return Errors.timeoutDueToConnectionLost();
+    }
+    return Errors.timeout();
+  }
 
   /** Proposes a write and resolves with its result once applied on this member. */
   propose(op: WriteOp): Promise<WriteResult> {
@@ -299,33 +543,79 @@ export class EtcdServer {
     const id = this.ids.id();
     const data = encodeRequest(id, op);
     if (data.length > this.opts.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
+    const start = Date.now();
     return new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
-        reject(Errors.timeout());
+        reject(this.timeoutError(start));
       }, this.opts.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer });
-      this.tryPropose(id, data);
+      this.tryPropose(id, () => this.driver.propose(data));
     });
   }
 
-  private tryPropose(id: bigint, data: Uint8Array): void {
+  private tryPropose(id: bigint, fn: () => void): void {
     try {
-      this.driver.propose(data);
+      fn();
     } catch (err) {
       if (!(err instanceof ProposalDroppedError)) throw err;
-      // No leader yet: retry when one is known (the request timer still runs).
-      this.leaderWaiters.push(() => {
-        if (this.waiters.has(id)) this.tryPropose(id, data);
-      });
+      // No leader (or a transfer or conf change in progress): retry when a leader is known.
+      const retry = (): void => {
+        if (this.waiters.has(id)) this.tryPropose(id, fn);
+      };
+      if (this.leader === NONE) this.leaderWaiters.push(retry);
+      else setTimeout(retry, this.opts.heartbeatMs).unref();
     }
   }
 
+  /** Proposes a membership change and resolves once it is applied here. */
+  proposeConfChange(cc: ConfChange, member: Member | undefined): Promise<WriteResult> {
+    if (this.stopping) return Promise.reject(Errors.stopped());
+    const id = this.ids.id();
+    const start = Date.now();
+    if (member !== undefined) {
+      const ctx = JSON.parse(Buffer.from(encodeMember(member)).toString('utf8')) as Record<string, unknown>;
+      ctx.reqId = id.toString(16);
+      cc.context = Buffer.from(JSON.stringify(ctx));
+    } else {
+      cc.context = Buffer.from(JSON.stringify({ id: cc.nodeId.toString(16), reqId: id.toString(16) }));
+    }
+    return new Promise<WriteResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        reject(this.timeoutError(start));
+      }, this.opts.requestTimeoutMs);
+      this.waiters.set(id, { resolve, reject, timer });
+      this.tryPropose(id, () => this.driver.proposeConfChange(cc));
+    });
+  }
+
   /** Put / DeleteRange / write Txn / Compact through Raft. */
-  async write(op: WriteOp): Promise<WriteResult> {
-    const res = await this.propose(op);
-    if (res.kind === 'compact') return res as CompactResult;
-    return res;
+  write(op: WriteOp): Promise<WriteResult> {
+    return this.propose(op);
+  }
+
+  /** Transfers leadership to `to` (this member must be the leader). Resolves when it moved. */
+  async moveLeader(to: bigint): Promise<void> {
+    if (this.leader !== nodeId(this.memberId)) throw Errors.notLeader();
+    const target = this.membership.get(to);
+    if (target === undefined || target.isLearner) throw Errors.badLeaderTransferee();
+    this.driver.transferLeader(nodeId(to));
+    const deadline = Date.now() + this.opts.requestTimeoutMs;
+    while (Date.now() < deadline) {
+      if (this.leader === nodeId(to)) return;
+      await new Promise((r) => setTimeout(r, this.opts.heartbeatMs));
+    }
+    throw Errors.timeoutDueToLeaderFail();
+  }
+
+  /** True when a learner has caught up enough to be promoted (match ≥ 90% of the leader's). */
+  learnerReady(id: bigint): boolean {
+    const st = this.driver.node.status();
+    const p = st.progress?.get(nodeId(id));
+    const mine = st.progress?.get(nodeId(this.memberId));
+    if (p === undefined || mine === undefined) return false;
+    return p.match >= mine.match * 0.9;
   }
 
   // ---------------------------------------------------------------- reads
@@ -339,7 +629,8 @@ export class EtcdServer {
         ctx.writeBigUInt64BE(BigInt(++this.readCounter));
         this.nextRead = { ctx, waiters: [] };
       }
-      const timer = setTimeout(() => reject(Errors.timeout()), this.opts.requestTimeoutMs);
+      const start = Date.now();
+      const timer = setTimeout(() => reject(this.timeoutError(start)), this.opts.requestTimeoutMs);
       this.nextRead.waiters.push({
         resolve: () => {
           clearTimeout(timer);
@@ -359,12 +650,24 @@ export class EtcdServer {
     const batch = this.nextRead;
     this.nextRead = undefined;
     this.inflightRead = batch;
-    try {
-      this.driver.readIndex(batch.ctx);
-    } catch (err) {
-      this.inflightRead = undefined;
-      for (const w of batch.waiters) w.reject(err instanceof EtcdError ? err : Errors.noLeader());
-    }
+    const issue = (): void => {
+      if (this.inflightRead !== batch) return;
+      try {
+        this.driver.readIndex(batch.ctx);
+      } catch (err) {
+        if (!(err instanceof ProposalDroppedError)) throw err;
+      }
+    };
+    issue();
+    // A read index request can be dropped (no leader, leader changed): retry until answered.
+    const retry = setInterval(() => {
+      if (this.inflightRead !== batch || batch.waiters.length === 0) {
+        clearInterval(retry);
+        return;
+      }
+      issue();
+    }, Math.max(this.opts.heartbeatMs * 5, 100));
+    retry.unref();
   }
 
   private onReadStates(rs: ReadState[]): void {
@@ -402,6 +705,7 @@ export class EtcdServer {
     this.stopping = true;
     this.hub.close();
     await this.driver.stop();
+    await this.transport?.stop();
     for (const [id, w] of this.waiters) {
       clearTimeout(w.timer);
       w.reject(Errors.stopped());

@@ -12,9 +12,8 @@
  */
 import { RawNode } from '../raft/raw-node';
 import { MemoryStorage } from '../raft/memory-storage';
-import { ConfChange, Entry, Message, ReadState, SoftState } from '../raft/types';
+import { ConfChange, Entry, Message, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
 import { Wal } from '../storage/wal';
-import { InvariantError } from '../errors';
 import type { Logger } from './logger';
 
 /** What the driver calls back into. */
@@ -27,6 +26,8 @@ export interface DriverHooks {
   readStates(rs: ReadState[]): void;
   /** Leader or role changed. */
   softState(ss: SoftState): void;
+  /** Installs a snapshot received from the leader as the state machine's state. */
+  installSnapshot(snap: Snapshot): Promise<void>;
   /** Fatal error: the server must stop. */
   fatal(err: unknown): void;
 }
@@ -80,6 +81,12 @@ export class RaftDriver {
     this.schedule();
   }
 
+  /** Starts a leadership transfer to `to`. */
+  transferLeader(to: NodeId): void {
+    this.node.transferLeader(to);
+    this.schedule();
+  }
+
   /** Asks the core to start an election now. */
   campaign(): void {
     this.node.campaign();
@@ -104,7 +111,10 @@ export class RaftDriver {
         const rd = this.node.ready();
         if (rd.softState !== undefined) this.hooks.softState(rd.softState);
         if (rd.snapshot !== undefined) {
-          throw new InvariantError('snapshot restore is not supported by this member');
+          // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
+          await this.hooks.installSnapshot(rd.snapshot);
+          await this.wal.saveSnapshot(rd.snapshot.meta);
+          this.storage.applySnapshot(rd.snapshot);
         }
         if (rd.hardState !== undefined || rd.entries.length > 0) {
           await this.wal.save(rd.hardState, rd.entries, rd.mustSync);

@@ -116,8 +116,23 @@ export interface CompactOp {
   physical: boolean;
 }
 
-/** Everything that goes through Raft. */
-export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp;
+/** Sets a member's name and client URLs (published by the member itself after it starts). */
+export interface MemberAttrOp {
+  kind: 'member-attr';
+  memberId: bigint;
+  name: string;
+  clientURLs: string[];
+}
+
+/** Changes a member's peer URLs (MemberUpdate). */
+export interface MemberUpdateOp {
+  kind: 'member-update';
+  memberId: bigint;
+  peerURLs: string[];
+}
+
+/** Everything that goes through Raft as a normal entry. */
+export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp | MemberAttrOp | MemberUpdateOp;
 
 /** Result of a range. */
 export interface RangeResult {
@@ -163,8 +178,14 @@ export interface CompactResult {
 /** Result of an operation inside a Txn. */
 export type OpResult = RangeResult | PutResult | DeleteResult | TxnResult;
 
+/** Result of a membership request (the cluster state after it). */
+export interface MemberResult {
+  kind: 'member';
+  revision: number;
+}
+
 /** Result of any write. */
-export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult;
+export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult | MemberResult;
 
 const KIND_PUT = 1;
 const KIND_DELETE = 2;
@@ -172,6 +193,8 @@ const KIND_TXN = 3;
 const KIND_COMPACT = 4;
 const KIND_RANGE = 5;
 const KIND_EMPTY = 6;
+const KIND_MEMBER_ATTR = 7;
+const KIND_MEMBER_UPDATE = 8;
 
 function flags(...bits: boolean[]): number {
   let f = 0;
@@ -179,8 +202,27 @@ function flags(...bits: boolean[]): number {
   return f;
 }
 
-function writeOp(w: Writer, op: RequestOp | CompactOp): void {
+function writeStrings(w: Writer, list: string[]): void {
+  w.uvarint(list.length);
+  for (const x of list) w.bytes(Buffer.from(x, 'utf8'));
+}
+
+function readStrings(r: Reader): string[] {
+  const out: string[] = [];
+  for (let n = r.uvarint(); n > 0; n--) out.push(Buffer.from(r.bytes()).toString('utf8'));
+  return out;
+}
+
+function writeOp(w: Writer, op: RequestOp | WriteOp): void {
   switch (op.kind) {
+    case 'member-attr':
+      w.byte(KIND_MEMBER_ATTR).varint64(op.memberId).bytes(Buffer.from(op.name, 'utf8'));
+      writeStrings(w, op.clientURLs);
+      return;
+    case 'member-update':
+      w.byte(KIND_MEMBER_UPDATE).varint64(op.memberId);
+      writeStrings(w, op.peerURLs);
+      return;
     case 'put':
       w.byte(KIND_PUT).bytes(op.key).bytes(op.value).varint64(op.lease).byte(flags(op.prevKv, op.ignoreValue, op.ignoreLease));
       return;
@@ -217,9 +259,18 @@ function writeOp(w: Writer, op: RequestOp | CompactOp): void {
   }
 }
 
-function readOp(r: Reader): RequestOp | CompactOp {
+function readOp(r: Reader): RequestOp | WriteOp {
   const kind = r.byte();
   switch (kind) {
+    case KIND_MEMBER_ATTR: {
+      const memberId = BigInt.asUintN(64, r.varint64());
+      const name = Buffer.from(r.bytes()).toString('utf8');
+      return { kind: 'member-attr', memberId, name, clientURLs: readStrings(r) };
+    }
+    case KIND_MEMBER_UPDATE: {
+      const memberId = BigInt.asUintN(64, r.varint64());
+      return { kind: 'member-update', memberId, peerURLs: readStrings(r) };
+    }
     case KIND_PUT: {
       const key = r.bytes();
       const value = r.bytes();

@@ -4,6 +4,8 @@
  * LevelDB writes are not synced: after a crash, entries above the consistent index are replayed
  * from the WAL. `sync()` forces durability before the WAL is cut behind a snapshot.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Level } from 'level';
 import type { AbstractSublevel } from 'abstract-level';
 
@@ -80,11 +82,17 @@ export class Backend {
     await this.db.batch([{ type: 'put', sublevel: this.meta, key: Buffer.from('sync_marker'), value: Buffer.alloc(0) }] as never, { sync: true } as never);
   }
 
-  /** Approximate on-disk size in bytes. */
+  /** On-disk size of the database files in bytes. */
   async approximateSize(): Promise<number> {
-    const ldb = this.db as unknown as { approximateSize?: (a: Bytes, b: Bytes) => Promise<number> };
-    if (ldb.approximateSize === undefined) return 0;
-    return ldb.approximateSize(Buffer.alloc(0), Buffer.alloc(64, 0xff));
+    let total = 0;
+    for (const name of await fs.promises.readdir(this.path)) {
+      try {
+        total += (await fs.promises.stat(path.join(this.path, name))).size;
+      } catch {
+        // a file LevelDB removed meanwhile
+      }
+    }
+    return total;
   }
 
   /** Closes the database. */

@@ -34,6 +34,8 @@ export enum FrameType {
   SnapshotEnd = 6,
   /** Snapshot connection, listener → dialer: the outcome; see {@link SnapshotResult}. */
   SnapshotResult = 7,
+  /** Query connection, listener → dialer: the cluster id and member list as JSON. */
+  MembersInfo = 8,
 }
 
 /** What a connection carries, announced in the handshake. */
@@ -42,6 +44,11 @@ export enum ConnectionKind {
   Stream = 1,
   /** One snapshot: a MsgSnap frame, chunks, an end frame; the listener answers with a result. */
   Snapshot = 2,
+  /**
+   * A member joining an existing cluster asks who is in it (it knows neither its id nor the
+   * cluster id yet): no identity checks, one MembersInfo answer, then the listener closes.
+   */
+  Query = 3,
 }
 
 /** Why a listener refuses a connection. Numbers are part of the wire format. */
@@ -140,7 +147,7 @@ export function decodeHello(p: Buffer): Hello {
     throw new ProtocolError(`bad hello length ${p.length}`);
   }
   const kind = p[1];
-  if (kind !== ConnectionKind.Stream && kind !== ConnectionKind.Snapshot) {
+  if (kind !== ConnectionKind.Stream && kind !== ConnectionKind.Snapshot && kind !== ConnectionKind.Query) {
     throw new ProtocolError(`unknown connection kind ${String(kind)}`);
   }
   return {

@@ -36,8 +36,9 @@ export interface TransportOptions {
    */
   onSnapshot(m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void>;
   /**
-   * Messages to `id` were dropped (peer disconnected or its queue full). Reported at most once
-   * per peer per connection attempt, and again after a full queue drained.
+   * Messages to `id` were dropped or may have been lost: the peer is disconnected, its connection
+   * just broke, or its queue is full. Reported at most once per peer per connection attempt, and
+   * again after a full queue drained.
    */
   onUnreachable(id: NodeId): void;
   /** Outcome of a snapshot sent to `id`: true once the receiver took it, false otherwise. */
@@ -45,6 +46,8 @@ export interface TransportOptions {
   /** A peer refused this member because it was removed from the cluster (called once). */
   onRemoved?(): void;
   /** Bound of each peer's outgoing queue, in messages (default 4096). */
+  /** Answers member queries from members joining the cluster (see ConnectionKind.Query). */
+  membersQuery?(): MembersInfo;
   maxQueue?: number;
   /** Bound of each peer's outgoing queue, in encoded bytes (default 64 MiB). */
   maxQueueBytes?: number;
@@ -136,4 +139,19 @@ export function newPeerCounters(): PeerCounters {
 /** Formats a member or cluster id as etcd prints it: lowercase hex. */
 export function hexId(id: bigint): string {
   return BigInt.asUintN(64, id).toString(16);
+}
+
+/** A member as a membership query reports it. */
+export interface MemberInfo {
+  id: bigint;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+/** The answer to a membership query. */
+export interface MembersInfo {
+  clusterId: bigint;
+  members: MemberInfo[];
 }

@@ -51,10 +51,27 @@ export class WatchHub {
   private closed = false;
 
   constructor(
-    private readonly store: KvStore,
+    private store: KvStore,
     private readonly opts: HubOptions = {},
   ) {
     this.notifiedRev = store.currentRev;
+  }
+
+  /**
+   * Switches to a new store (a snapshot replaced the state): every watcher catches up again from
+   * the new store's history (or is canceled if that history was compacted past it).
+   */
+  setStore(store: KvStore): void {
+    this.enqueue(() => {
+      this.store = store;
+      this.notifiedRev = store.currentRev;
+      for (const w of this.synced.all()) {
+        w.state = 'unsynced';
+        this.unsynced.add(w);
+      }
+      for (const w of [...this.unsynced]) this.synced.delete(w);
+      this.scheduleCatchUp();
+    });
   }
 
   /** Number of synced and unsynced watchers (for metrics and tests). */
@@ -264,6 +281,15 @@ export class WatchHub {
         resolve(true);
       });
     });
+  }
+
+  /** Resolves when every task queued so far (and any task they queue) has run. */
+  async idle(): Promise<void> {
+    for (;;) {
+      const q = this.queue;
+      await q;
+      if (q === this.queue) return;
+    }
   }
 
   /** Stops timers. */

@@ -67,6 +67,8 @@ export interface StartOptions {
   dataDir?: string;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Wait until the member serves a read (default true; cluster members wait for a quorum instead). */
+  waitReady?: boolean;
 }
 
 /** Starts a single-member server and waits until it serves requests. */
@@ -82,7 +84,7 @@ export async function startMember(o: StartOptions = {}): Promise<Member> {
     '--name', name, '--data-dir', dataDir,
     '--listen-client-urls', client, '--advertise-client-urls', client,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `${name}=${peer}`,
+    ...(o.extraArgs?.includes('--initial-cluster') === true ? [] : ['--initial-cluster', `${name}=${peer}`]),
     ...(o.extraArgs ?? []),
   ];
   const cmd = kind === 'ours' ? process.execPath : requireTool('etcd');
@@ -94,7 +96,8 @@ export async function startMember(o: StartOptions = {}): Promise<Member> {
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const m: Member = { kind, name, clientPort, peerPort, dataDir, endpoint: `127.0.0.1:${clientPort}`, proc, logs, exited };
   started.push(m);
-  await waitReady(m);
+  if (o.waitReady !== false) await waitReady(m);
+  else await waitListening(m);
   return m;
 }
 
@@ -108,6 +111,25 @@ export async function waitReady(m: Member, timeoutMs = 30000): Promise<void> {
     await sleep(100);
   }
   throw new Error(`${m.kind} did not become ready:\n${m.logs.join('')}`);
+}
+
+/** Waits until the member accepts TCP connections on its client port. */
+export async function waitListening(m: Member, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (m.proc.exitCode !== null) throw new Error(`${m.kind} exited with ${m.proc.exitCode}:\n${m.logs.join('')}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(m.clientPort, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`${m.kind} did not listen:\n${m.logs.join('')}`);
 }
 
 /** Sleeps for ms milliseconds. */

@@ -153,6 +153,8 @@ export class Cluster {
   readonly down = new Set<bigint>();
   /** Optional filter: return false to drop a message on delivery. */
   filter: ((m: Message) => boolean) | undefined = undefined;
+  /** Optional rewrite applied to each message before delivery (after the filter). */
+  rewrite: ((m: Message) => Message) | undefined = undefined;
   /** Log of delivered messages, when tracing. */
   trace: string[] | undefined = undefined;
   readonly opts: MemberOptions;
@@ -216,6 +218,7 @@ export class Cluster {
     if (this.down.has(from) || this.down.has(to)) return false;
     if (this.cut.has(`${from}->${to}`)) return false;
     if (this.filter !== undefined && !this.filter(msg)) return false;
+    if (this.rewrite !== undefined) msg = this.rewrite(msg);
     const target = this.members.get(to);
     if (target === undefined) return false;
     if (this.trace !== undefined) this.trace.push(describeMessage(msg));

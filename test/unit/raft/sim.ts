@@ -7,14 +7,17 @@
  * - a network that delays (1..maxDelay steps), reorders, drops, duplicates and partitions;
  * - a driver per member that persists a Ready into the member's MemoryStorage (what survives a
  *   crash), sends its messages (a leader sometimes before persisting, as the real driver may),
- *   applies committed entries and advances; a crash can strike between any two of those;
+ *   applies committed entries and advances; the persist sometimes completes only in a later
+ *   step (a slow disk: messages and ticks keep arriving between ready() and advance()); a crash
+ *   can strike between any two of those; the transport sometimes reports unreachable peers;
  * - crashes lose the RawNode and the state machine; restarts rebuild both from storage;
  * - random proposals, read requests, snapshots + compaction, leadership transfers and
  *   membership changes (adding fresh members as learners or voters, promoting, removing).
  *
  * Checked after every step: election safety (one leader per term), leader append-only, log
  * matching (an (index, term) pair identifies the entry and its predecessor's term), leader
- * completeness (a new leader holds every entry committed in earlier terms), state-machine
+ * completeness (a new leader holds every entry committed in earlier terms; "committed" as
+ * proven by persisted hard states), state-machine
  * safety (every member applies the same entry at each index, in order, no gaps), and
  * linearizable read indexes (≥ every commit index observed before the request).
  */
@@ -49,10 +52,35 @@ export interface SimConfig {
   confChangeRate: number;
   /** Per Ready: crash somewhere inside the driver iteration. */
   crashInReadyRate: number;
+  /** Receives a line per event, for debugging a failing seed. */
+  debug?: (line: string) => void;
 }
 
-/** Defaults for a run of `members` members. */
+/**
+ * Defaults for a run of `members` members. Every third seed is a harsher run (more loss,
+ * crashes, partitions, compactions and membership changes).
+ */
 export function defaultSimConfig(seed: number, members: number, steps: number): SimConfig {
+  if (seed % 3 === 0) {
+    return {
+      seed,
+      members,
+      steps,
+      dropRate: 0.15,
+      dupRate: 0.05,
+      maxDelay: 4,
+      crashRate: 0.02,
+      restartRate: 0.08,
+      partitionRate: 0.02,
+      healRate: 0.04,
+      proposeRate: 0.5,
+      readRate: 0.1,
+      compactRate: 0.06,
+      transferRate: 0.01,
+      confChangeRate: members > 1 ? 0.01 : 0,
+      crashInReadyRate: 0.01,
+    };
+  }
   return {
     seed,
     members,
@@ -101,17 +129,21 @@ interface PendingRead {
 const ELECTION_TICK = 10;
 const HEARTBEAT_TICK = 1;
 
+// Module-level aliases: global lookups are slow inside jest's sandbox.
+const imul = Math.imul;
+const floor = Math.floor;
+
 function fnv(h: number, x: number): number {
   // mix a (possibly large) non-negative integer into a 32-bit FNV-1a style hash
-  h = Math.imul(h ^ (x & 0xffff), 16777619);
-  h = Math.imul(h ^ ((x >>> 16) & 0xffff), 16777619);
-  h = Math.imul(h ^ Math.floor(x / 4294967296), 16777619);
+  h = imul(h ^ (x & 0xffff), 16777619);
+  h = imul(h ^ ((x >>> 16) & 0xffff), 16777619);
+  h = imul(h ^ floor(x / 4294967296), 16777619);
   return h >>> 0;
 }
 
 function hashBytes(b: Uint8Array): number {
   let h = 2166136261;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i]!, 16777619);
+  for (let i = 0; i < b.length; i++) h = imul(h ^ b[i]!, 16777619);
   return h >>> 0;
 }
 
@@ -143,6 +175,8 @@ class SimMember {
   confState: ConfState = { voters: [], learners: [] };
   /** Permanently stopped (removed from the configuration). */
   retired = false;
+  /** A Ready taken but not yet advanced (the driver is persisting it). */
+  pending: { rd: Ready; sent: boolean } | undefined = undefined;
   private rngSeed: number;
 
   constructor(
@@ -150,6 +184,7 @@ class SimMember {
     seed: number,
     private readonly preVote: boolean,
     private readonly checkQuorum: boolean,
+    private readonly maxSizePerMsg: number,
   ) {
     this.id = nodeId(BigInt(num));
     this.rngSeed = seed * 7919 + num * 104729;
@@ -163,7 +198,7 @@ class SimMember {
       heartbeatTick: HEARTBEAT_TICK,
       storage: this.storage,
       applied,
-      maxSizePerMsg: 200,
+      maxSizePerMsg: this.maxSizePerMsg,
       maxInflightMsgs: 4,
       preVote: this.preVote,
       checkQuorum: this.checkQuorum,
@@ -177,6 +212,7 @@ class SimMember {
 
   crash(): void {
     this.node = undefined;
+    this.pending = undefined;
   }
 
   restart(): void {
@@ -205,6 +241,8 @@ class Simulation {
   private readonly spare: number[] = [];
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  /** Per run: from one entry per append to many. */
+  private readonly maxSizePerMsg: number;
 
   // --- global knowledge for the checks
   private readonly leaderOfTerm = new Map<number, number>();
@@ -235,9 +273,10 @@ class Simulation {
     this.rng = new SeededRng(cfg.seed);
     this.preVote = this.rng.intn(4) !== 0;
     this.checkQuorum = this.rng.intn(4) !== 0;
+    this.maxSizePerMsg = [1, 64, 200, 4096][this.rng.intn(4)]!;
     const peers: { id: NodeId }[] = [];
     for (let i = 1; i <= cfg.members; i++) {
-      this.members.set(i, new SimMember(i, cfg.seed, this.preVote, this.checkQuorum));
+      this.members.set(i, new SimMember(i, cfg.seed, this.preVote, this.checkQuorum, this.maxSizePerMsg));
       peers.push({ id: nodeId(BigInt(i)) });
     }
     for (const m of this.members.values()) m.node!.bootstrap(peers);
@@ -259,6 +298,10 @@ class Simulation {
 
   private fail(msg: string): never {
     throw new SimViolation(`seed ${this.cfg.seed}, step ${this.now}: ${msg}`);
+  }
+
+  private log(line: string): void {
+    if (this.cfg.debug !== undefined) this.cfg.debug(`[${this.now}] ${line}`);
   }
 
   private mix(...xs: number[]): void {
@@ -329,12 +372,14 @@ class Simulation {
       const m = this.pick(down);
       if (m !== undefined) {
         m.restart();
+        this.log(`restart ${m.num} ${JSON.stringify(m.node!.basicStatus(), (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
         this.mix(5, m.num);
       }
     }
     if (r() < c.partitionRate) this.randomPartition();
     if (this.cut.size > 0 && r() < c.healRate) {
       this.cut.clear();
+      this.log('heal');
       this.mix(7);
     }
     if (r() < c.compactRate) {
@@ -360,6 +405,7 @@ class Simulation {
 
   private crash(m: SimMember): void {
     m.crash();
+    this.log(`crash ${m.num}`);
     this.stats.crashes++;
     this.mix(3, m.num);
   }
@@ -374,6 +420,7 @@ class Simulation {
         if (a < b && side.get(a) !== side.get(b)) this.cut.add(`${a}-${b}`);
       }
     }
+    this.log(`partition ${Array.from(this.cut).join(' ')}`);
     this.mix(6, this.cut.size);
   }
 
@@ -415,7 +462,7 @@ class Simulation {
 
   private ensureMember(num: number): void {
     if (this.members.has(num)) return;
-    const m = new SimMember(num, this.cfg.seed, this.preVote, this.checkQuorum);
+    const m = new SimMember(num, this.cfg.seed, this.preVote, this.checkQuorum, this.maxSizePerMsg);
     this.members.set(num, m);
     const at = this.spare.indexOf(num);
     if (at >= 0) this.spare.splice(at, 1);
@@ -458,10 +505,22 @@ class Simulation {
       const from = Number(msg.from);
       const to = Number(msg.to);
       const key = from < to ? `${from}-${to}` : `${to}-${from}`;
-      if (this.cut.has(key)) continue;
+      if (this.cut.has(key)) {
+        // Sometimes the transport notices and tells the sender.
+        const sender = this.members.get(from);
+        if (sender !== undefined && sender.live && this.rng.nextFloat() < 0.1) {
+          sender.node!.reportUnreachable(nodeId(BigInt(to)));
+        }
+        continue;
+      }
       const target = this.members.get(to);
       if (target === undefined || !target.live) continue;
       this.mix(1, msg.type, from, to, msg.term, msg.index, msg.commit, msg.entries.length);
+      if (this.cfg.debug !== undefined) {
+        this.log(
+          `deliver ${from}->${to} type=${msg.type} term=${msg.term} log=${msg.logTerm}/${msg.index} commit=${msg.commit} ents=${msg.entries.map((e) => `${e.term}/${e.index}`).join(',')} rej=${msg.reject} hint=${msg.rejectHint}`,
+        );
+      }
       target.node!.step(msg);
       if (msg.type === 7) {
         // The transport reports the snapshot outcome to the sender.
@@ -483,8 +542,14 @@ class Simulation {
       live[j] = t;
     }
     for (const m of live) {
-      if (!m.live || !m.node!.hasReady()) continue;
-      this.handleReady(m);
+      if (!m.live) continue;
+      if (m.pending !== undefined) {
+        // the disk is still busy with the previous Ready
+        if (this.rng.nextFloat() < 0.5) this.finishReady(m);
+        continue;
+      }
+      if (!m.node!.hasReady()) continue;
+      this.startReady(m);
     }
   }
 
@@ -496,24 +561,43 @@ class Simulation {
     return false;
   }
 
-  private handleReady(m: SimMember): void {
+  /**
+   * Takes a Ready. A leader may send at once; the persist either completes in this step or,
+   * like a slow disk, in a later one (input keeps arriving meanwhile).
+   */
+  private startReady(m: SimMember): void {
     const node = m.node!;
     const rd = node.ready();
     const isLeader = node.basicStatus().role === 'leader';
     if (this.crashPoint(m)) return;
-    // A leader may send before its own persist completes.
-    const sendFirst = isLeader && this.rng.nextFloat() < 0.5;
-    if (sendFirst) {
+    let sent = false;
+    if (isLeader && this.rng.nextFloat() < 0.5) {
       for (const msg of rd.messages) this.send(msg);
+      sent = true;
       if (this.crashPoint(m)) return;
     }
+    m.pending = { rd, sent };
+    if (this.rng.nextFloat() < 0.3) return;
+    this.finishReady(m);
+  }
+
+  private finishReady(m: SimMember): void {
+    const node = m.node!;
+    const { rd, sent } = m.pending!;
     this.persist(m, rd);
+    if (this.cfg.debug !== undefined) {
+      const st = node.basicStatus();
+      this.log(
+        `ready ${m.num} role=${st.role} term=${st.term} commit=${st.commit} hs=${rd.hardState ? `${rd.hardState.term}/${rd.hardState.vote}/${rd.hardState.commit}` : '-'} ents=${rd.entries.map((e) => `${e.term}/${e.index}`).join(',')} snap=${rd.snapshot?.meta.index ?? '-'} apply=${rd.committedEntries.map((e) => `${e.term}/${e.index}${e.type === 1 ? 'cc' : ''}`).join(',')}`,
+      );
+    }
     if (this.crashPoint(m)) return;
-    if (!sendFirst) for (const msg of rd.messages) this.send(msg);
+    if (!sent) for (const msg of rd.messages) this.send(msg);
     if (this.crashPoint(m)) return;
     this.apply(m, rd);
-    if (this.crashPoint(m)) return;
+    if (!m.live || this.crashPoint(m)) return;
     node.advance();
+    m.pending = undefined;
   }
 
   private persist(m: SimMember, rd: Ready): void {
@@ -558,6 +642,7 @@ class Simulation {
       if (e.type === EntryType.ConfChange) {
         const cc = decodeConfChange(e.data);
         m.confState = m.node!.applyConfChange(cc);
+        this.log(`member ${m.num} applied ${cc.type} ${cc.nodeId} -> voters ${m.confState.voters.join(',')} learners ${m.confState.learners.join(',')}`);
         this.stats.confChangesApplied++;
         for (const v of m.confState.voters.concat(m.confState.learners)) this.ensureMember(Number(v));
         if (cc.type === 'remove-node' && cc.nodeId === m.id) {
@@ -590,7 +675,7 @@ class Simulation {
 
   private observedCommitIndex(): number {
     let max = this.observedCommit;
-    for (const m of this.members.values()) if (m.live) max = Math.max(max, m.node!.basicStatus().commit);
+    for (const m of this.members.values()) max = Math.max(max, m.storage.hardState().commit);
     return max;
   }
 
@@ -630,16 +715,25 @@ class Simulation {
   private check(): void {
     const live = this.liveMembers();
     const statuses = live.map((m) => ({ m, st: m.node!.basicStatus() }));
-    // Commit observation: the lowest term of a member whose commit covers an index bounds the
-    // term in which that index was committed from above.
-    statuses.sort((a, b) => a.st.term - b.st.term);
-    for (const { m, st } of statuses) {
-      for (let i = this.observedCommit + 1; i <= st.commit; i++) {
-        this.commitTerm[i] = st.term;
-        const t = m.node!.termAt(i);
+    // Commit observation, from persisted hard states: a leader's in-memory commit index may
+    // count its own entries before they are durable (they are applied only after persisting),
+    // so only a persisted commit index proves durability on a quorum. The lowest persisted
+    // term of a member whose persisted commit covers an index bounds from above the term in
+    // which that index was committed.
+    const persisted = Array.from(this.members.values()).map((m) => ({ m, hs: m.storage.hardState() }));
+    persisted.sort((a, b) => a.hs.term - b.hs.term);
+    for (const { m, hs } of persisted) {
+      for (let i = this.observedCommit + 1; i <= hs.commit; i++) {
+        this.commitTerm[i] = hs.term;
+        let t: number | undefined;
+        try {
+          t = m.storage.term(i);
+        } catch {
+          t = undefined;
+        }
         if (t !== undefined) this.committedEntryTerm[i] = t;
       }
-      if (st.commit > this.observedCommit) this.observedCommit = st.commit;
+      if (hs.commit > this.observedCommit) this.observedCommit = hs.commit;
     }
     for (const { m, st } of statuses) {
       this.checkElectionSafety(m);
