@@ -33,3 +33,19 @@ export function limitSize(ents: Entry[], maxBytes: number): Entry[] {
   }
   return limit === ents.length ? ents : ents.slice(0, limit);
 }
+
+/**
+ * How many entries of `ents[start..end)` fit in `maxBytes` (by `entrySize`), but at least one
+ * when the range is non-empty. Lets callers slice once instead of copying and then cutting.
+ */
+export function countWithin(ents: readonly Entry[], start: number, end: number, maxBytes: number): number {
+  if (end <= start) return 0;
+  if (maxBytes === Number.POSITIVE_INFINITY) return end - start;
+  let size = entrySize(ents[start]!);
+  let k = start + 1;
+  for (; k < end; k++) {
+    size += entrySize(ents[k]!);
+    if (size > maxBytes) break;
+  }
+  return k - start;
+}

@@ -1,4 +1,4 @@
-import { limitSize } from './entry-size';
+import { countWithin } from './entry-size';
 import { CompactedError, InvariantError, SnapshotOutOfDateError, UnavailableError } from './errors';
 import { EntryType, NONE } from './types';
 import type { ConfState, Entry, HardState, Snapshot } from './types';
@@ -87,7 +87,8 @@ export class MemoryStorage implements Storage {
     }
     if (this.ents.length === 1) throw new UnavailableError();
     if (lo >= hi) return [];
-    return limitSize(this.ents.slice(lo - offset, hi - offset), maxBytes);
+    const n = countWithin(this.ents, lo - offset, hi - offset, maxBytes);
+    return this.ents.slice(lo - offset, lo - offset + n);
   }
 
   /** See Storage.term. */

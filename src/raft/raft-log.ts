@@ -231,7 +231,7 @@ export class RaftLog {
       ents = stored;
     }
     if (hi > uoff) {
-      const u = this.unstable.slice(Math.max(lo, uoff), hi);
+      const u = this.unstable.slice(Math.max(lo, uoff), hi, maxBytes);
       if (ents.length > 0) {
         for (let k = 0; k < u.length; k++) ents.push(u[k]!);
       } else {

@@ -1,7 +1,5 @@
-import { applyChange, fromConfState } from './confchange/changer';
-import type { MembershipConfig } from './confchange/changer';
-import { payloadSize } from './entry-size';
-import { CompactedError, ConfChangeError, InvariantError } from './errors';
+import { fromConfState } from './confchange/changer';
+import { InvariantError } from './errors';
 import type { RaftLogger } from './logger';
 import type { Storage } from './memory-storage';
 import {
@@ -11,27 +9,23 @@ import {
   newMessage,
   voteResponseType,
 } from './message';
-import { committedIndex } from './quorum/majority';
 import type { VoteResult } from './quorum/majority';
 import { RaftLog } from './raft-log';
 import { ReadOnlyQueue } from './read-index';
 import type { Rng } from './rng';
 import { stepCandidate } from './step-candidate';
+import { switchToConfig } from './membership';
 import { stepFollower } from './step-follower';
 import { stepLeader } from './step-leader';
 import { ProgressTracker } from './tracker/progress-tracker';
-import type { Progress } from './tracker/progress';
 import { EntryType, MessageType, NONE, isEmptyHardState } from './types';
 import type {
-  ConfChange,
-  ConfState,
   Entry,
   HardState,
   Message,
   NodeId,
   RaftRole,
   ReadState,
-  Snapshot,
   SoftState,
 } from './types';
 
@@ -69,8 +63,10 @@ const EMPTY = new Uint8Array(0);
  * and tick(); output accumulates in `msgs`, `readStates` and the log's unstable part, which
  * RawNode turns into Ready batches.
  *
- * This class holds the state shared by all roles, term handling and role transitions; the
- * per-role message handling is in step-leader.ts, step-candidate.ts and step-follower.ts.
+ * This class holds the state shared by all roles, term handling, role transitions and
+ * elections; per-role message handling is in step-leader.ts, step-candidate.ts and
+ * step-follower.ts, outgoing replication in replication.ts, configuration changes in
+ * membership.ts.
  */
 export class Raft {
   readonly id: NodeId;
@@ -133,7 +129,7 @@ export class Raft {
     this.log = new RaftLog(opts.storage, opts.maxCommittedSizePerReady);
     this.prs = new ProgressTracker(opts.maxInflightMsgs, opts.maxInflightBytes);
     const { hardState, confState } = opts.storage.initialState();
-    this.switchToConfig(fromConfState(confState));
+    switchToConfig(this, fromConfState(confState));
     if (!isEmptyHardState(hardState)) this.loadState(hardState);
     if (opts.applied > 0) this.log.appliedTo(opts.applied);
     this.becomeFollower(this.term, NONE);
@@ -182,119 +178,6 @@ export class Raft {
       if (t !== MessageType.MsgProp && t !== MessageType.MsgReadIndex) m.term = this.term;
     }
     this.msgs.push(m);
-  }
-
-  /** Sends an append (or a probe) to `to` even if it carries no entries. */
-  sendAppend(to: NodeId): void {
-    this.maybeSendAppend(to, true);
-  }
-
-  /**
-   * Sends the next append to `to` unless its progress is paused, or unless there is nothing to
-   * send and `sendIfEmpty` is false. Falls back to a snapshot when the entries it needs are
-   * compacted. Returns true if a message was queued.
-   */
-  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const pr = this.prs.progress.get(to);
-    if (pr === undefined || pr.isPaused()) return false;
-    const prevIndex = pr.next - 1;
-    const prevTerm = this.log.termOrUndefined(prevIndex);
-    let ents: Entry[] | undefined;
-    if (prevTerm !== undefined) {
-      try {
-        ents = this.log.entriesFrom(pr.next, this.maxMsgSize);
-      } catch (e) {
-        if (!(e instanceof CompactedError)) throw e;
-      }
-    }
-    if (prevTerm === undefined || ents === undefined) return this.sendSnapshot(to, pr);
-    if (ents.length === 0 && !sendIfEmpty) return false;
-    const m = newMessage(MessageType.MsgApp, to);
-    m.index = prevIndex;
-    m.logTerm = prevTerm;
-    m.entries = ents;
-    m.commit = this.commitForPeers();
-    pr.updateOnEntriesSend(ents.length, payloadSize(ents), pr.next);
-    this.send(m);
-    return true;
-  }
-
-  private sendSnapshot(to: NodeId, pr: Progress): boolean {
-    if (!pr.recentActive) {
-      this.logger('debug', 'not sending snapshot to an inactive member', { id: this.id, to });
-      return false;
-    }
-    const snap = this.log.snapshot();
-    if (snap.meta.index === 0) {
-      throw new InvariantError('entries needed by a follower are compacted but there is no snapshot');
-    }
-    pr.becomeSnapshot(snap.meta.index);
-    const m = newMessage(MessageType.MsgSnap, to);
-    m.snapshot = snap;
-    this.logger('debug', 'sending snapshot', { id: this.id, to, index: snap.meta.index, term: snap.meta.term });
-    this.send(m);
-    return true;
-  }
-
-  /**
-   * The commit index this member may announce: never beyond its own durable log. A leader
-   * counts its unpersisted entries toward commit (a single voter commits at once) and may send
-   * before it persists, so an announced commit index must not cover entries that a crash could
-   * still take back from it.
-   */
-  commitForPeers(): number {
-    const committed = this.log.committed;
-    const durable = this.log.unstable.offset - 1;
-    if (committed <= durable || this.role !== 'leader') return Math.min(committed, durable);
-    // Count our own copy only as far as it is durable (followers acknowledge only durable entries).
-    const selfId = this.id;
-    const q = committedIndex(this.prs.config.voters, (id) => {
-      const pr = this.prs.progress.get(id);
-      if (pr === undefined) return 0;
-      return id === selfId ? Math.min(pr.match, durable) : pr.match;
-    });
-    return Math.min(committed, q);
-  }
-
-  /**
-   * Called after the driver persisted entries: if that lets the leader announce a higher commit
-   * index than `announcedBefore`, tell the followers now rather than at the next heartbeat.
-   */
-  announceCommitIfDurable(announcedBefore: number): void {
-    if (this.role === 'leader' && this.commitForPeers() > announcedBefore) this.bcastAppend();
-  }
-
-  /** Sends a heartbeat to `to`, carrying a commit index the member is known to hold. */
-  sendHeartbeat(to: NodeId, ctx: Uint8Array | undefined): void {
-    const pr = this.prs.progress.get(to);
-    const m = newMessage(MessageType.MsgHeartbeat, to);
-    m.commit = Math.min(pr === undefined ? 0 : pr.match, this.commitForPeers());
-    if (ctx !== undefined) m.context = ctx;
-    this.send(m);
-  }
-
-  /** Sends appends to every other member (used when the log or the commit index moved). */
-  bcastAppend(): void {
-    for (const id of this.prs.progress.keys()) {
-      if (id !== this.id) this.sendAppend(id);
-    }
-  }
-
-  /** Sends heartbeats to every other member, carrying the newest pending read context. */
-  bcastHeartbeat(): void {
-    this.bcastHeartbeatWithCtx(this.readOnly.lastPendingContext());
-  }
-
-  /** Sends heartbeats to every other member with `ctx`. */
-  bcastHeartbeatWithCtx(ctx: Uint8Array | undefined): void {
-    for (const id of this.prs.progress.keys()) {
-      if (id !== this.id) this.sendHeartbeat(id, ctx);
-    }
-  }
-
-  /** Tells `to` to campaign at once (leader transfer). */
-  sendTimeoutNow(to: NodeId): void {
-    this.send(newMessage(MessageType.MsgTimeoutNow, to));
   }
 
   // ---------------------------------------------------------------- log and commit
@@ -622,155 +505,4 @@ export class Raft {
     return false;
   }
 
-  // ---------------------------------------------------------------- follower handlers
-
-  /** Follower: handles an append from the leader. */
-  handleAppendEntries(m: Message): void {
-    const resp = newMessage(MessageType.MsgAppResp, m.from);
-    if (m.index < this.log.committed) {
-      resp.index = this.log.committed;
-      this.send(resp);
-      return;
-    }
-    const last = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (last >= 0) {
-      resp.index = last;
-      this.send(resp);
-      return;
-    }
-    // Reject, hinting at the last entry that could match: skip every entry of ours whose term
-    // is above the leader's term at m.index (they cannot match), so a divergent tail is
-    // crossed one term at a time instead of one entry at a time.
-    let hint = Math.min(m.index, this.log.lastIndex());
-    hint = this.log.findConflictByTerm(hint, m.logTerm);
-    resp.index = m.index;
-    resp.reject = true;
-    resp.rejectHint = hint;
-    resp.logTerm = this.log.term(hint);
-    this.send(resp);
-  }
-
-  /** Follower: handles a heartbeat (commit only up to what the leader knows we hold). */
-  handleHeartbeat(m: Message): void {
-    this.log.commitTo(m.commit);
-    const resp = newMessage(MessageType.MsgHeartbeatResp, m.from);
-    if (m.context !== undefined) resp.context = m.context;
-    this.send(resp);
-  }
-
-  /** Follower: handles an incoming snapshot. */
-  handleSnapshot(m: Message): void {
-    const resp = newMessage(MessageType.MsgAppResp, m.from);
-    const s = m.snapshot;
-    if (s !== undefined && this.restore(s)) {
-      this.logger('info', 'restored snapshot', { id: this.id, index: s.meta.index, term: s.meta.term });
-      resp.index = this.log.lastIndex();
-    } else {
-      resp.index = this.log.committed;
-    }
-    this.send(resp);
-  }
-
-  /**
-   * Replaces the log and configuration with snapshot `s` if it is newer than the commit index
-   * and includes this member. Returns false when it was ignored (or only fast-forwarded the
-   * commit index because the log already holds its last entry).
-   */
-  restore(s: Snapshot): boolean {
-    if (s.meta.index <= this.log.committed) return false;
-    if (this.role !== 'follower') {
-      // Only followers receive snapshots; treat anything else as a sign of a newer term.
-      this.logger('warn', 'snapshot received in a non-follower role', { id: this.id, role: this.role });
-      this.becomeFollower(this.term + 1, NONE);
-      return false;
-    }
-    const cs = s.meta.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
-      this.logger('warn', 'ignoring snapshot whose configuration does not include this member', {
-        id: this.id,
-        index: s.meta.index,
-      });
-      return false;
-    }
-    if (this.log.matchTerm(s.meta.index, s.meta.term)) {
-      this.log.commitTo(s.meta.index);
-      return false;
-    }
-    this.log.restore(s);
-    this.prs.progress = new Map();
-    this.prs.setConfig({ voters: new Set(), learners: new Set() });
-    this.switchToConfig(fromConfState(cs));
-    return true;
-  }
-
-  // ---------------------------------------------------------------- membership
-
-  /**
-   * Applies a committed configuration change. An invalid change (removing the last voter, node
-   * id 0) is skipped on every member alike and the unchanged configuration is returned.
-   */
-  applyConfChange(cc: ConfChange): ConfState {
-    let cfg: MembershipConfig;
-    try {
-      cfg = applyChange(this.prs.config, cc);
-    } catch (e) {
-      if (!(e instanceof ConfChangeError)) throw e;
-      this.logger('warn', 'skipping invalid configuration change', { id: this.id, error: e.message });
-      return this.prs.confState();
-    }
-    return this.switchToConfig(cfg);
-  }
-
-  /** Installs `cfg`: keeps the progress of remaining members, adds fresh progress for new ones. */
-  switchToConfig(cfg: MembershipConfig): ConfState {
-    const last = this.log.lastIndex();
-    const old = this.prs.progress;
-    const progress = new Map<NodeId, Progress>();
-    const place = (id: NodeId, isLearner: boolean): void => {
-      const pr = old.get(id);
-      if (pr !== undefined) {
-        pr.isLearner = isLearner;
-        progress.set(id, pr);
-      } else {
-        // New members count as active so a quorum check right after adding them does not
-        // depose the leader before they had a chance to answer.
-        progress.set(id, this.prs.newProgress(0, Math.max(last, 1), isLearner, true));
-      }
-    };
-    for (const id of cfg.voters) place(id, false);
-    for (const id of cfg.learners) place(id, true);
-    this.prs.setConfig(cfg);
-    this.prs.progress = progress;
-    const cs = this.prs.confState();
-    if (this.role !== 'leader') return cs;
-    const self = progress.get(this.id);
-    if (self === undefined || self.isLearner) {
-      this.stepDownAfterRemoval();
-      return cs;
-    }
-    if (cs.voters.length === 0) return cs;
-    if (this.maybeCommit()) {
-      this.bcastAppend();
-    } else {
-      for (const id of progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false);
-    }
-    if (this.leadTransferee !== NONE && !cfg.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
-    return cs;
-  }
-
-  private stepDownAfterRemoval(): void {
-    // Hand over to the most caught-up voter so the cluster need not wait for an election timeout.
-    const last = this.log.lastIndex();
-    let successor: NodeId = NONE;
-    for (const id of this.prs.config.voters) {
-      const pr = this.prs.progress.get(id);
-      if (pr !== undefined && pr.match === last) {
-        successor = id;
-        break;
-      }
-    }
-    this.logger('info', 'leader removed from the configuration, stepping down', { id: this.id, successor });
-    this.becomeFollower(this.term, NONE);
-    if (successor !== NONE) this.sendTimeoutNow(successor);
-  }
 }

@@ -35,7 +35,9 @@ import { discardLogger } from './logger';
 import type { RaftLogger } from './logger';
 import type { MemoryStorage } from './memory-storage';
 import { isLocalMessage, isResponseMessage, newMessage } from './message';
+import { applyConfChange } from './membership';
 import { Raft } from './raft';
+import { announceCommitIfDurable, commitForPeers } from './replication';
 import type { Rng } from './rng';
 import type { ProgressState } from './tracker/progress';
 import { EntryType, MessageType, NONE, isEmptyHardState } from './types';
@@ -94,7 +96,7 @@ export interface RaftConfig {
   heartbeatTick: number;
   /** The stable log, already filled from the WAL on restart. */
   storage: MemoryStorage;
-  /** The last index the state machine applied before a restart (≥ the snapshot index); 0 or omitted for none. Configuration changes above it are delivered again and must be applied again. */
+  /** The last index the state machine applied before a restart: ≥ the snapshot index and ≤ the persisted commit index; 0 or omitted for none. Configuration changes above it are delivered again and must be applied again. */
   applied?: number;
   /** Byte bound of the entries in one append message; default 1 MiB. */
   maxSizePerMsg?: number;
@@ -246,8 +248,8 @@ export class RawNode {
     r.log.append(ents);
     r.log.committed = ents.length;
     // Voters first, so a learner listed first never meets an empty configuration.
-    for (const cc of changes) if (cc.type === 'add-node') r.applyConfChange(cc);
-    for (const cc of changes) if (cc.type === 'add-learner') r.applyConfChange(cc);
+    for (const cc of changes) if (cc.type === 'add-node') applyConfChange(r, cc);
+    for (const cc of changes) if (cc.type === 'add-learner') applyConfChange(r, cc);
     r.bootstrapConfIndex = ents.length;
   }
 
@@ -303,7 +305,7 @@ export class RawNode {
    * itself steps down and asks the most caught-up voter to campaign.
    */
   applyConfChange(cc: ConfChange): ConfState {
-    return this.raft.applyConfChange(cc);
+    return applyConfChange(this.raft, cc);
   }
 
   /**
@@ -316,6 +318,7 @@ export class RawNode {
       return;
     }
     if (isResponseMessage(m.type) && !this.raft.prs.progress.has(m.from)) return;
+    if (m.type === MessageType.MsgProp && m.entries.length === 0) return;
     this.raft.step(m);
   }
 
@@ -401,9 +404,9 @@ export class RawNode {
     else if (rd.snapshot !== undefined) log.appliedTo(rd.snapshot.meta.index);
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) {
-      const announced = this.raft.commitForPeers();
+      const announced = commitForPeers(this.raft);
       log.stableTo(lastEntry.index, lastEntry.term);
-      this.raft.announceCommitIfDurable(announced);
+      announceCommitIfDurable(this.raft, announced);
     }
     if (rd.snapshot !== undefined) log.stableSnapTo(rd.snapshot.meta.index);
   }

@@ -1,4 +1,6 @@
 import type { Raft } from './raft';
+import { bcastAppend } from './replication';
+import { handleAppendEntries, handleHeartbeat, handleSnapshot } from './step-follower';
 import { MessageType, NONE } from './types';
 import type { Message } from './types';
 
@@ -18,15 +20,15 @@ export function stepCandidate(r: Raft, m: Message): boolean {
     case MessageType.MsgApp:
       // A leader exists for our term (m.term === term here): follow it.
       r.becomeFollower(m.term, m.from);
-      r.handleAppendEntries(m);
+      handleAppendEntries(r, m);
       return true;
     case MessageType.MsgHeartbeat:
       r.becomeFollower(m.term, m.from);
-      r.handleHeartbeat(m);
+      handleHeartbeat(r, m);
       return true;
     case MessageType.MsgSnap:
       r.becomeFollower(m.term, m.from);
-      r.handleSnapshot(m);
+      handleSnapshot(r, m);
       return true;
     case myVoteResp: {
       const res = r.poll(m.from, m.type, !m.reject);
@@ -35,7 +37,7 @@ export function stepCandidate(r: Raft, m: Message): boolean {
           r.campaign('election');
         } else {
           r.becomeLeader();
-          r.bcastAppend();
+          bcastAppend(r);
         }
       } else if (res === 'lost') {
         // A rejected pre-vote may carry a later term; we keep ours.

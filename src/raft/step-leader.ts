@@ -4,6 +4,15 @@ import { InvariantError } from './errors';
 import { newMessage } from './message';
 import { voteResult } from './quorum/majority';
 import type { Raft } from './raft';
+import {
+  bcastAppend,
+  bcastHeartbeat,
+  bcastHeartbeatWithCtx,
+  commitForPeers,
+  maybeSendAppend,
+  sendAppend,
+  sendTimeoutNow,
+} from './replication';
 import { EntryType, MessageType, NONE } from './types';
 import type { Message } from './types';
 
@@ -16,7 +25,7 @@ const EMPTY = new Uint8Array(0);
 export function stepLeader(r: Raft, m: Message): boolean {
   switch (m.type) {
     case MessageType.MsgBeat:
-      r.bcastHeartbeat();
+      bcastHeartbeat(r);
       return true;
     case MessageType.MsgCheckQuorum:
       if (!r.prs.quorumActive()) {
@@ -54,12 +63,12 @@ export function stepLeader(r: Raft, m: Message): boolean {
         if (m.logTerm > 0) nextProbe = r.log.findConflictByTerm(m.rejectHint, m.logTerm);
         if (pr.maybeDecrTo(m.index, nextProbe)) {
           if (pr.state === 'replicate') pr.becomeProbe();
-          r.sendAppend(m.from);
+          sendAppend(r, m.from);
         }
         return true;
       }
       const oldPaused = pr.isPaused();
-      const announced = r.commitForPeers();
+      const announced = commitForPeers(r);
       if (!pr.maybeUpdate(m.index)) return true;
       if (pr.state === 'probe') {
         pr.becomeReplicate();
@@ -72,21 +81,21 @@ export function stepLeader(r: Raft, m: Message): boolean {
       }
       if (r.maybeCommit()) {
         releasePendingReadIndexMessages(r);
-        r.bcastAppend();
-      } else if (r.commitForPeers() > announced) {
+        bcastAppend(r);
+      } else if (commitForPeers(r) > announced) {
         // The commit was reached earlier counting our unpersisted copy; now followers alone
         // hold it durably, so it can be announced.
-        r.bcastAppend();
+        bcastAppend(r);
       } else if (oldPaused) {
-        r.sendAppend(m.from);
+        sendAppend(r, m.from);
       }
       // The window may have room for several messages now.
-      while (r.maybeSendAppend(m.from, false)) {
+      while (maybeSendAppend(r, m.from, false)) {
         // keep sending
       }
       if (m.from === r.leadTransferee && pr.match === r.log.lastIndex()) {
         r.logger('info', 'transferee caught up, sending MsgTimeoutNow', { id: r.id, to: m.from });
-        r.sendTimeoutNow(m.from);
+        sendTimeoutNow(r, m.from);
       }
       return true;
     }
@@ -96,7 +105,7 @@ export function stepLeader(r: Raft, m: Message): boolean {
       // The member is alive; let one more append through a full window so progress resumes
       // after lost messages.
       if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
-      if (pr.match < r.log.lastIndex()) r.sendAppend(m.from);
+      if (pr.match < r.log.lastIndex()) sendAppend(r, m.from);
       const ctx = m.context;
       if (ctx === undefined || ctx.length === 0) return true;
       const acks = r.readOnly.recvAck(m.from, ctx);
@@ -128,8 +137,8 @@ export function stepLeader(r: Raft, m: Message): boolean {
       r.electionElapsed = 0;
       r.leadTransferee = transferee;
       r.logger('info', 'starting leadership transfer', { id: r.id, to: transferee, term: r.term });
-      if (pr.match === r.log.lastIndex()) r.sendTimeoutNow(transferee);
-      else r.sendAppend(transferee);
+      if (pr.match === r.log.lastIndex()) sendTimeoutNow(r, transferee);
+      else sendAppend(r, transferee);
       return true;
     }
     default:
@@ -158,7 +167,7 @@ function handleProposal(r: Raft, m: Message): boolean {
   }
   if (confAt >= 0) r.pendingConfIndex = r.log.lastIndex() + confAt + 1;
   r.appendEntries(m.entries);
-  r.bcastAppend();
+  bcastAppend(r);
   return true;
 }
 
@@ -177,7 +186,7 @@ function handleReadIndex(r: Raft, m: Message): void {
   const ctx = m.context ?? EMPTY;
   r.readOnly.addRequest(r.log.committed, m, ctx);
   r.readOnly.recvAck(r.id, ctx);
-  r.bcastHeartbeatWithCtx(ctx);
+  bcastHeartbeatWithCtx(r, ctx);
 }
 
 function releasePendingReadIndexMessages(r: Raft): void {

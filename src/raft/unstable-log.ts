@@ -1,3 +1,4 @@
+import { countWithin } from './entry-size';
 import { InvariantError } from './errors';
 import type { Entry, Snapshot } from './types';
 
@@ -89,13 +90,18 @@ export class UnstableLog {
     }
   }
 
-  /** Entries in [lo, hi) (a new array; entries shared). Both bounds must lie within this part. */
-  slice(lo: number, hi: number): Entry[] {
+  /**
+   * Entries in [lo, hi) (a new array; entries shared), as many as fit in `maxBytes` (at least
+   * one). Both bounds must lie within this part.
+   */
+  slice(lo: number, hi: number, maxBytes: number = Number.POSITIVE_INFINITY): Entry[] {
     if (lo > hi || lo < this.offset || hi > this.offset + this.entries.length) {
       throw new InvariantError(
         `unstable slice [${lo}, ${hi}) out of bounds [${this.offset}, ${this.offset + this.entries.length})`,
       );
     }
-    return this.entries.slice(lo - this.offset, hi - this.offset);
+    const start = lo - this.offset;
+    const n = countWithin(this.entries, start, hi - this.offset, maxBytes);
+    return this.entries.slice(start, start + n);
   }
 }

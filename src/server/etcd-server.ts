@@ -246,7 +246,10 @@ export class EtcdServer {
         onUnreachable: (id) => this.driver.node.reportUnreachable(id),
         onSnapshotStatus: (id, ok) => this.driver.node.reportSnapshot(id, ok),
         onRemoved: () => this.onRemoved(),
-        membersQuery: () => ({ clusterId: this.clusterId, members: this.membership.list() }),
+        membersQuery: () => ({
+          clusterId: this.clusterId,
+          members: this.membership.list().map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner })),
+        }),
       });
       await this.transport.start();
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.transport.addPeer(nodeId(m.id), m.peerURLs);
@@ -425,11 +428,12 @@ export class EtcdServer {
   private applyConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
     this.driver.node.applyConfChange(cc);
-    let ctx: (Member & { reqId?: bigint }) | undefined;
+    let ctx: Member | undefined;
+    let reqId: bigint | undefined;
     if (cc.context !== undefined && cc.context.length > 0) {
       ctx = decodeMember(cc.context);
       const raw = JSON.parse(Buffer.from(cc.context).toString('utf8')) as { reqId?: string };
-      if (raw.reqId !== undefined) ctx.reqId = BigInt(`0x${raw.reqId}`);
+      if (raw.reqId !== undefined) reqId = BigInt(`0x${raw.reqId}`);
     }
     const id = BigInt(cc.nodeId);
     if (e.index > this.consistentIndex) {
@@ -450,7 +454,7 @@ export class EtcdServer {
         if (m !== undefined) t.addPeer(cc.nodeId, m.peerURLs);
       }
     }
-    if (ctx?.reqId !== undefined) this.settle(ctx.reqId, { kind: 'member', revision: this.store.currentRev }, undefined);
+    if (reqId !== undefined) this.settle(reqId, { kind: 'member', revision: this.store.currentRev }, undefined);
     if (cc.type === 'remove-node' && id === this.memberId) {
       this.opts.logger.warn('this member was removed from the cluster');
       setTimeout(() => this.onRemoved(), 500).unref();

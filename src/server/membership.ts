@@ -93,6 +93,7 @@ export class Membership {
 
   /** Adds or replaces a member; returns the writes to add to the applied batch. */
   upsert(m: Member): BatchOp[] {
+    m = { id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner };
     this.members.set(m.id, m);
     return [{ type: 'put', sublevel: this.backend.members, key: idKey('m/', m.id), value: encodeMember(m) }];
   }

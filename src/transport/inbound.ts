@@ -99,7 +99,15 @@ export function acceptConnection(socket: Socket, ctx: TransportContext, host: In
 function onHello(socket: Socket, reader: FrameReader, hello: Hello, ctx: TransportContext, host: InboundHost): void {
   if (hello.kind === ConnectionKind.Query && hello.version === PROTOCOL_VERSION) {
     socket.resume();
-    socket.end(encodeFrame(FrameType.MembersInfo, Buffer.from(JSON.stringify(host.membersInfo()), 'utf8')));
+    let info: string;
+    try {
+      info = JSON.stringify(host.membersInfo());
+    } catch (err) {
+      ctx.log('error', 'could not answer a member query', { error: err instanceof Error ? err.message : String(err) });
+      socket.destroy();
+      return;
+    }
+    socket.end(encodeFrame(FrameType.MembersInfo, Buffer.from(info, 'utf8')));
     socket.setTimeout(ctx.dialTimeoutMs, () => socket.destroy());
     return;
   }

@@ -393,3 +393,29 @@ describe('commit announcements and durability', () => {
     leader.node.advance();
   });
 });
+
+describe('network input', () => {
+  test('local message kinds, empty proposals and answers from non-members are ignored', () => {
+    const c = new Cluster(3);
+    elect(c, 1);
+    const term = c.node(2).status().term;
+    const base = {
+      from: id(1),
+      to: id(2),
+      term: 0,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+    };
+    c.node(2).step({ ...base, type: MessageType.MsgHup });
+    c.node(2).step({ ...base, type: MessageType.MsgCheckQuorum });
+    expect(c.node(2).status()).toMatchObject({ role: 'follower', term });
+    c.node(1).step({ ...base, from: id(2), to: id(1), type: MessageType.MsgProp });
+    c.node(1).step({ ...base, from: id(9), to: id(1), type: MessageType.MsgAppResp, term, index: 100 });
+    expect(c.node(1).status().progress?.has(id(9))).toBe(false);
+    expect(c.node(1).status().role).toBe('leader');
+  });
+});

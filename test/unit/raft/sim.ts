@@ -215,13 +215,20 @@ class SimMember {
     this.pending = undefined;
   }
 
-  restart(): void {
+  /**
+   * Restarts from storage. An initial member that never persisted its bootstrap finds an empty
+   * data directory and bootstraps again, as the server does (it cannot have sent anything).
+   */
+  restart(initialPeers: NodeId[] | undefined): void {
     const snap = this.storage.snapshot();
     const sm = decodeSnap(snap.data);
     this.appliedIndex = snap.meta.index;
     this.smHash = sm.hash;
     this.confState = snap.meta.confState;
     this.node = this.makeNode(snap.meta.index);
+    if (initialPeers !== undefined && this.storage.lastIndex() === 0 && this.storage.hardState().term === 0) {
+      this.node.bootstrap(initialPeers.map((p) => ({ id: p })));
+    }
   }
 }
 
@@ -241,6 +248,7 @@ class Simulation {
   private readonly spare: number[] = [];
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  private readonly initialPeers: NodeId[] = [];
   /** Per run: from one entry per append to many. */
   private readonly maxSizePerMsg: number;
 
@@ -278,6 +286,7 @@ class Simulation {
     for (let i = 1; i <= cfg.members; i++) {
       this.members.set(i, new SimMember(i, cfg.seed, this.preVote, this.checkQuorum, this.maxSizePerMsg));
       peers.push({ id: nodeId(BigInt(i)) });
+      this.initialPeers.push(nodeId(BigInt(i)));
     }
     for (const m of this.members.values()) m.node!.bootstrap(peers);
     for (let i = cfg.members + 1; i <= cfg.members + 3; i++) this.spare.push(i);
@@ -371,7 +380,7 @@ class Simulation {
       const down = Array.from(this.members.values()).filter((m) => !m.live && !m.retired);
       const m = this.pick(down);
       if (m !== undefined) {
-        m.restart();
+        m.restart(m.num <= this.cfg.members ? this.initialPeers : undefined);
         this.log(`restart ${m.num} ${JSON.stringify(m.node!.basicStatus(), (_k, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
         this.mix(5, m.num);
       }

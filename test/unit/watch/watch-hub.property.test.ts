@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { Watcher } from '../../../src/watch/watcher-group';
 import { EventView, FakeSink, HubFixture, delOp, putOp, versionIs, viewOf } from './hub-harness';
 
-const KEYS = ['a', 'b', 'c', 'd', 'e', 'f'];
+const KEYS = ['a', 'b', 'c', 'd', 'e', 'f', 'q'];
 const SINKS = 3;
 
 type SubOp = { t: 'put'; k: string; v: string } | { t: 'del'; k: string };
@@ -23,11 +23,14 @@ type Op =
   | { t: 'unpause'; sink: number }
   | { t: 'cancel'; n: number }
   | { t: 'progress'; sink: number }
+  | { t: 'compact'; n: number }
   | { t: 'flush' }
   | { t: 'settle' }
   | { t: 'tick' };
 
-const key = fc.constantFrom(...KEYS);
+/** Keys written; "q" rarely, so watchers on it stay quiet for long stretches. */
+const key = fc.oneof({ weight: 12, arbitrary: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f') }, { weight: 1, arbitrary: fc.constant('q') });
+const watchKey = fc.constantFrom(...KEYS);
 const value = fc.string({ minLength: 0, maxLength: 3 });
 /** Sub-operations of one txn branch on distinct keys (etcd rejects duplicate keys in a txn). */
 const branch = fc
@@ -47,7 +50,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant('watch' as const),
       sink: fc.integer({ min: 0, max: SINKS - 1 }),
-      k: key,
+      k: watchKey,
       end: fc.oneof(fc.constant(undefined), fc.constant(''), key.map((k) => `${k}\x01`), fc.constantFrom('c', 'e', 'g')),
       offset: fc.oneof(fc.constant(null), fc.integer({ min: -12, max: 4 })),
       prevKv: fc.boolean(),
@@ -59,6 +62,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('unpause' as const), sink: fc.integer({ min: 0, max: SINKS - 1 }) }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('cancel' as const), n: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('progress' as const), sink: fc.integer({ min: 0, max: SINKS - 1 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('compact' as const), n: fc.nat() }) },
   { weight: 2, arbitrary: fc.constant({ t: 'flush' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'settle' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'tick' as const }) },
@@ -110,6 +114,8 @@ interface Tracked {
   end: string | undefined;
   start: number;
   canceled: boolean;
+  /** Set when a compaction happened while this watcher could legitimately lose history to it. */
+  mayBeCompacted: boolean;
 }
 
 function inRange(t: Tracked, k: string): boolean {
@@ -126,6 +132,13 @@ function expected(model: Model, t: Tracked): EventView[] {
 
 async function run(ops: Op[], chunk: number): Promise<void> {
   const fx = await HubFixture.open({ chunk, retryMs: 5 });
+  // History reads take a turn of the event loop, so the test's steps interleave with them.
+  const read = fx.store.history.bind(fx.store);
+  fx.store.history = async (...args: Parameters<typeof read>) => {
+    const r = await read(...args);
+    await new Promise((res) => setImmediate(res));
+    return r;
+  };
   try {
     const model = new Model();
     const sinks = Array.from({ length: SINKS }, () => new FakeSink());
@@ -164,7 +177,7 @@ async function run(ops: Op[], chunk: number): Promise<void> {
             noPut: o.noPut,
             noDelete: o.noDelete,
           });
-          tracked.push({ w, sink: o.sink, key: o.k, end: o.end, start, canceled: false });
+          tracked.push({ w, sink: o.sink, key: o.k, end: o.end, start, canceled: false, mayBeCompacted: start < fx.store.compactRev });
           break;
         }
         case 'pause':
@@ -189,6 +202,22 @@ async function run(ops: Op[], chunk: number): Promise<void> {
           void fx.hub.requestProgress(sinks[o.sink]!, mine.map((t) => t.w), id);
           break;
         }
+        case 'compact': {
+          // A compaction at a revision with a delete would also drop that tombstone from history
+          // (a known storage issue covered elsewhere); compact only at revisions without one.
+          const candidates: number[] = [];
+          for (let r = Math.max(fx.store.compactRev + 1, 2); r <= model.rev; r++) {
+            if (!model.events.some((e) => e.mod === r && e.type === 'delete')) candidates.push(r);
+          }
+          if (candidates.length === 0) break;
+          const rev = candidates[o.n % candidates.length]!;
+          // With the hub caught up, a synced watcher has every event up to the current revision and
+          // must never be canceled; an unsynced one may be if it still needs revisions below `rev`.
+          await fx.settle();
+          for (const t of tracked) if (t.w.state !== 'synced' && t.w.minRev < rev) t.mayBeCompacted = true;
+          await fx.compact(rev);
+          break;
+        }
         case 'flush':
           fx.flush();
           break;
@@ -209,7 +238,14 @@ async function run(ops: Op[], chunk: number): Promise<void> {
       const sink = sinks[t.sink]!;
       const got = sink.events(t.w.id).map(viewOf);
       const want = expected(model, t);
-      if (t.canceled) expect(want.slice(0, got.length)).toEqual(got);
+      const compacted = sink.log.filter((r) => r.kind === 'compacted' && r.watchId === t.w.id);
+      if (compacted.length > 0) {
+        expect({ id: t.w.id, start: t.start, mayBeCompacted: t.mayBeCompacted }).toEqual({ id: t.w.id, start: t.start, mayBeCompacted: true });
+        expect(compacted).toHaveLength(1);
+        // Nothing after the cancel, and what came before is a prefix of the expected events.
+        expect(sink.log.filter((r) => r.watchId === t.w.id).pop()).toBe(compacted[0]);
+        expect(want.slice(0, got.length)).toEqual(got);
+      } else if (t.canceled) expect(want.slice(0, got.length)).toEqual(got);
       else expect({ start: t.start, key: t.key, end: t.end, got }).toEqual({ start: t.start, key: t.key, end: t.end, got: want });
       // Atomic: a revision's events are in one response.
       const seen = new Map<number, number>();
@@ -227,7 +263,7 @@ async function run(ops: Op[], chunk: number): Promise<void> {
         const covered = progressFor.get(r.watchId) ?? [];
         const before = s.log.slice(0, i);
         for (const t of covered) {
-          if (t.canceled) continue;
+          if (t.canceled || s.log.some((x) => x.kind === 'compacted' && x.watchId === t.w.id)) continue;
           const due = expected(model, t).filter((e) => e.mod <= r.rev).length;
           const sent = before.filter((x) => x.kind === 'events' && x.watchId === t.w.id).flatMap((x) => (x.kind === 'events' ? x.events : [])).length;
           expect(sent).toBeGreaterThanOrEqual(due);
@@ -241,7 +277,7 @@ async function run(ops: Op[], chunk: number): Promise<void> {
 
 test('every watcher receives exactly the events of its range from its start revision', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(op, { minLength: 5, maxLength: 70 }), fc.integer({ min: 1, max: 3 }), (ops, chunk) => run(ops, chunk)),
-    { numRuns: 60 },
+    fc.asyncProperty(fc.array(op, { minLength: 10, maxLength: 80, size: 'max' }), fc.integer({ min: 1, max: 3 }), (ops, chunk) => run(ops, chunk)),
+    { numRuns: 100 },
   );
 }, 60000);
