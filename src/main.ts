@@ -13,6 +13,23 @@ import { watchHandlers } from './api/watch-service';
 import { clusterHandlers } from './api/cluster-service';
 import { maintenanceHandlers } from './api/maintenance-service';
 
+/**
+ * Crash-test support: ETCD_TS_FAILPOINT="<point>:<n>" makes the process exit abruptly (no cleanup,
+ * like kill -9) the n-th time the Raft loop passes <point> (after-persist, after-send, after-apply,
+ * after-advance). Unset in normal operation.
+ */
+function failpointFromEnv(spec: string | undefined): ((name: string) => void) | undefined {
+  if (spec === undefined || spec === '') return undefined;
+  const [point, nth] = spec.split(':');
+  let left = Number(nth ?? '1');
+  return (name: string) => {
+    if (name === point && --left <= 0) {
+      process.stderr.write(`failpoint ${name} reached: exiting\n`);
+      process.kill(process.pid, 'SIGKILL');
+    }
+  };
+}
+
 async function main(): Promise<void> {
   let cfg;
   try {
@@ -46,6 +63,7 @@ async function main(): Promise<void> {
     clientUrls: [...cfg.advertiseClientUrls],
     listenPeer: cfg.listenPeer.map((hp) => ({ host: bindHostFor(hp.host), port: hp.port })),
     maxLearners: cfg.maxLearners,
+    failpoint: failpointFromEnv(process.env.ETCD_TS_FAILPOINT),
     maxTxnOps: cfg.maxTxnOps,
     maxRequestBytes: cfg.maxRequestBytes,
     snapshotCount: cfg.snapshotCountEffective,

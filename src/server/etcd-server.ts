@@ -66,6 +66,8 @@ export interface ServerOptions {
   requestTimeoutMs: number;
   maxLearners: number;
   logger: Logger;
+  /** Crash-test hook called at the driver's failpoints (see RaftDriver). */
+  failpoint?: (name: string) => void;
 }
 
 interface Waiter {
@@ -271,6 +273,7 @@ export class EtcdServer {
         softState: (ss) => this.onSoftState(ss),
         installSnapshot: (snap) => this.installSnapshot(snap),
         fatal: (err) => this.fatal(err),
+        failpoint: this.opts.failpoint,
       },
       log,
     );

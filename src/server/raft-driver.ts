@@ -30,6 +30,11 @@ export interface DriverHooks {
   installSnapshot(snap: Snapshot): Promise<void>;
   /** Fatal error: the server must stop. */
   fatal(err: unknown): void;
+  /**
+   * Called at the named points of the loop, for crash tests: 'after-persist', 'after-send',
+   * 'after-apply', 'after-advance'. The default does nothing.
+   */
+  failpoint?(name: 'after-persist' | 'after-send' | 'after-apply' | 'after-advance'): void;
 }
 
 /** Owns the Raft core, its stable log and the WAL. */
@@ -120,11 +125,19 @@ export class RaftDriver {
           await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
           if (rd.entries.length > 0) this.storage.append(rd.entries);
           if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+          this.hooks.failpoint?.('after-persist');
         }
-        if (rd.messages.length > 0) this.hooks.send(rd.messages);
+        if (rd.messages.length > 0) {
+          this.hooks.send(rd.messages);
+          this.hooks.failpoint?.('after-send');
+        }
         if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
-        if (rd.committedEntries.length > 0) await this.hooks.apply(rd.committedEntries);
+        if (rd.committedEntries.length > 0) {
+          await this.hooks.apply(rd.committedEntries);
+          this.hooks.failpoint?.('after-apply');
+        }
         this.node.advance();
+        this.hooks.failpoint?.('after-advance');
       }
     } catch (err) {
       this.hooks.fatal(err);
