@@ -84,7 +84,10 @@ async function main(): Promise<void> {
         maxRequestBytes: cfg.maxRequestBytes,
       }),
     },
-    { maxReceiveBytes: cfg.maxRequestBytes + 512 * 1024 },
+    {
+      maxReceiveBytes: cfg.maxRequestBytes + 512 * 1024,
+      guard: { hasLeader: () => server.leader !== 0n, isLearner: () => server.isLearner(), electionMs: cfg.electionTimeoutMs },
+    },
   );
   for (const hp of cfg.listenClient) {
     const port = await bindServer(grpcServer, bindHostFor(hp.host), hp.port);

@@ -57,10 +57,64 @@ export const SERVICES = [
   'v3electionpb.Election',
 ] as const;
 
+/** What the front end asks of the member before passing a call on (etcd's interceptors). */
+export interface CallGuard {
+  /** True when the member knows a leader. */
+  hasLeader(): boolean;
+  /** True when the member is a learner. */
+  isLearner(): boolean;
+  /** Election timeout in ms (a stream that requires a leader ends after 3 without one). */
+  electionMs: number;
+}
+
 /** Options of the gRPC server. */
 export interface GrpcOptions {
   /** Largest request accepted, in bytes (etcd: --max-request-bytes + 512 KiB). */
   maxReceiveBytes: number;
+  /** Leader and learner checks; none when absent. */
+  guard?: CallGuard;
+}
+
+const NO_LEADER = { code: grpc.status.UNAVAILABLE, details: 'etcdserver: no leader' };
+const LEARNER = { code: grpc.status.FAILED_PRECONDITION, details: 'etcdserver: rpc not supported for learner' };
+
+function requiresLeader(md: grpc.Metadata): boolean {
+  return md.get('hasleader')[0] === 'true';
+}
+
+/**
+ * Wraps a handler with etcd's interceptor rules: with metadata hasleader=true a call fails with
+ * "etcdserver: no leader" while there is none (a stream ends after 3 election timeouts without one);
+ * a learner serves only Status, serializable Range (checked by the KV service) and Snapshot.
+ */
+function guarded(path: string, h: grpc.UntypedHandleCall, g: CallGuard): grpc.UntypedHandleCall {
+  const learnerOk = path === '/etcdserverpb.Maintenance/Status' || path === '/etcdserverpb.Maintenance/Snapshot' || path === '/etcdserverpb.KV/Range';
+  const fn = h as (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, cb?: grpc.sendUnaryData<unknown>) => void;
+  return ((call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerDuplexStream<unknown, unknown>, cb?: grpc.sendUnaryData<unknown>) => {
+    const fail = (st: { code: grpc.status; details: string }): void => {
+      if (cb !== undefined) cb(st);
+      else call.emit('error', st);
+    };
+    if (!learnerOk && g.isLearner()) return fail(LEARNER);
+    if (requiresLeader(call.metadata)) {
+      if (!g.hasLeader()) return fail(NO_LEADER);
+      if (cb === undefined) {
+        let lostAt = 0;
+        const t = setInterval(() => {
+          if (g.hasLeader()) lostAt = 0;
+          else if (lostAt === 0) lostAt = Date.now();
+          else if (Date.now() - lostAt >= 3 * g.electionMs) {
+            clearInterval(t);
+            fail(NO_LEADER);
+          }
+        }, Math.max(50, g.electionMs / 2));
+        t.unref();
+        call.on('close', () => clearInterval(t));
+        call.on('cancelled', () => clearInterval(t));
+      }
+    }
+    fn(call, cb);
+  }) as grpc.UntypedHandleCall;
 }
 
 /** Creates a server with the given handlers registered; services not in `handlers` answer UNIMPLEMENTED. */
@@ -74,7 +128,10 @@ export function createGrpcServer(handlers: Partial<Record<string, Handlers>>, op
   for (const name of [...SERVICES, 'grpc.health.v1.Health']) {
     const h = handlers[name];
     if (h === undefined) continue;
-    server.addService(serviceDefinition(name), h);
+    const g = opts.guard;
+    const wrapped: Handlers = {};
+    for (const [method, fn] of Object.entries(h)) wrapped[method] = g === undefined ? fn : guarded(`/${name}/${method}`, fn, g);
+    server.addService(serviceDefinition(name), wrapped);
   }
   return server;
 }

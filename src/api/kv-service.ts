@@ -40,6 +40,7 @@ export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handle
     Range: unary(async (m) => {
       const op = toRangeOp(m);
       checkRangeRequest(op);
+      if (!op.serializable && s.isLearner()) throw Errors.notSupportedForLearner();
       const res = await s.range(op);
       return encodeRangeResponse(res, s.header());
     }),

@@ -278,6 +278,7 @@ export class EtcdServer {
       log,
     );
     this.driver.start(this.opts.heartbeatMs);
+    this.refreshLearner();
     const voters = node.status().config.voters;
     if (voters.length === 1 && voters[0] === nodeId(this.memberId)) this.driver.campaign();
   }
@@ -328,9 +329,15 @@ export class EtcdServer {
     return this.driver.node.status();
   }
 
-  /** True when this member is a learner. */
+  private learner = false;
+
+  /** True when this member is a learner (cached; refreshed when the configuration changes). */
   isLearner(): boolean {
-    return this.driver.node.status().config.learners.includes(nodeId(this.memberId));
+    return this.learner;
+  }
+
+  private refreshLearner(): void {
+    this.learner = this.driver.node.status().config.learners.includes(nodeId(this.memberId));
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -373,6 +380,7 @@ export class EtcdServer {
     this.appliedIndex = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
     this.syncPeers();
+    this.learner = snap.meta.confState.learners.includes(nodeId(this.memberId));
     this.opts.logger.info('installed state snapshot', { index: snap.meta.index, 'consistent-index': this.consistentIndex, revision: this.store.currentRev });
   }
 
@@ -431,6 +439,7 @@ export class EtcdServer {
   private applyConfChange(e: Entry): void {
     const cc = decodeConfChange(e.data);
     this.driver.node.applyConfChange(cc);
+    this.refreshLearner();
     let ctx: Member | undefined;
     let reqId: bigint | undefined;
     if (cc.context !== undefined && cc.context.length > 0) {

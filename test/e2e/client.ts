@@ -39,10 +39,12 @@ export class KvClient {
   }
 
   /** Calls a unary method by name ('Range', 'Put', 'DeleteRange', 'Txn', 'Compact'). */
-  call(method: string, req: Msg, deadlineMs = 10000): Promise<Msg> {
+  call(method: string, req: Msg, deadlineMs = 10000, metadata: Record<string, string> = {}): Promise<Msg> {
     return new Promise((resolve, reject) => {
       const fn = (this.raw as unknown as Record<string, (r: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Msg) => void) => void>)[method]!;
-      fn.call(this.raw, req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+      const md = new grpc.Metadata();
+      for (const [k, v] of Object.entries(metadata)) md.set(k, v);
+      fn.call(this.raw, req, md, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
     });
   }
 

@@ -3,7 +3,8 @@
  * by log and by snapshot, membership changes, leadership transfer.
  */
 import { Cluster, Slot, startCluster } from './cluster-harness';
-import { etcdctl, freePort, sleep, stopAll, tmpDir } from './harness';
+import { etcdctl, freePort, sleep, startMember, stopAll, tmpDir } from './harness';
+import { KvClient, callError } from './client';
 import * as path from 'node:path';
 
 afterAll(stopAll);
@@ -126,4 +127,48 @@ test('endpoint status --cluster and endpoint health --cluster reach every member
   const health = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['endpoint', 'health', '--cluster']);
   expect(health.code).toBe(0);
   expect(health.stdout.split('\n').filter((l) => l.includes('is healthy')).length).toBe(3);
+}, 60000);
+
+test('5 members survive losing two; with three gone the rest report no leader', async () => {
+  const c = await startCluster(5);
+  expect((await c.ctl(['put', 'five', '1'])).code).toBe(0);
+  const leader = await c.waitLeader();
+  const others = c.slots.filter((s) => s !== leader);
+  await c.kill(leader);
+  await c.kill(others[0]!);
+  await putUntilOk(c, 'five', '2', 15000);
+  await c.kill(others[1]!);
+  const survivor = others[2]!;
+  // Without a quorum there is no leader: a request that requires one fails at once with etcd's error,
+  // one that does not waits for the request timeout.
+  await sleep(3500);
+  const kv = new KvClient(`127.0.0.1:${survivor.clientPort}`);
+  let e = callError(await kv.call('Put', { key: Buffer.from('x'), value: Buffer.from('y') }, 5000, { hasleader: 'true' }).catch((x: unknown) => x));
+  expect(e).toEqual({ code: 14, details: 'etcdserver: no leader' });
+  e = callError(await kv.call('Put', { key: Buffer.from('x'), value: Buffer.from('y') }, 15000).catch((x: unknown) => x));
+  expect(e.code).toBe(14);
+  expect(e.details).toMatch(/^etcdserver: request timed out/);
+  kv.close();
+  // Bring two back: a quorum again, the data is all there.
+  await c.start(leader);
+  await c.start(others[0]!);
+  await putUntilOk(c, 'five', '3', 20000);
+  expect(await valueOn(survivor, 'five')).toBe('3');
+}, 120000);
+
+test('a member started with another cluster token is refused by the cluster', async () => {
+  const c = await startCluster(3);
+  const stranger = await startMember({
+    kind: 'ours',
+    name: 'm1',
+    peerPort: await freePort(),
+    extraArgs: ['--initial-cluster', c.initialCluster.replace(/^m1=http:\/\/127\.0\.0\.1:\d+/, 'm1=http://127.0.0.1:1'), '--initial-cluster-token', 'other-cluster'],
+    waitReady: false,
+  });
+  await sleep(3000);
+  const logs = c.slots.map((s) => s.member!.logs.join('')).join('') + stranger.logs.join('');
+  expect(logs).toContain('cluster ID mismatch');
+  expect((await c.ctl(['put', 'still', 'fine'])).code).toBe(0);
+  const list = await c.ctl(['member', 'list']);
+  expect(list.stdout.trim().split('\n').length).toBe(3);
 }, 60000);
