@@ -153,7 +153,7 @@ export class EtcdServer {
     fs.mkdirSync(memberDir, { recursive: true, mode: 0o700 });
     removeStaleStateDirs(memberDir);
     const identityFile = path.join(memberDir, 'identity.json');
-    let identity: { memberId: bigint; clusterId: bigint } | undefined;
+    let identity: { memberId: bigint; clusterId: bigint; peers?: Member[] } | undefined;
     if (fs.existsSync(identityFile)) {
       const j = JSON.parse(fs.readFileSync(identityFile, 'utf8')) as Identity;
       identity = { memberId: BigInt(`0x${j.memberId}`), clusterId: BigInt(`0x${j.clusterId}`) };
@@ -180,7 +180,7 @@ export class EtcdServer {
       fs.writeFileSync(tmp, JSON.stringify({ memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) }));
       fs.renameSync(tmp, identityFile);
     }
-    await s.startRaft(path.join(memberDir, 'wal'));
+    await s.startRaft(path.join(memberDir, 'wal'), identity.peers ?? []);
     await s.compactor.resume();
     return s;
   }
@@ -189,7 +189,7 @@ export class EtcdServer {
    * For a member joining an existing cluster: asks the members in --initial-cluster (through their
    * client URLs is not possible; through the peer transport's member query) for the member list.
    */
-  private static async discoverIdentity(opts: ServerOptions): Promise<{ memberId: bigint; clusterId: bigint }> {
+  private static async discoverIdentity(opts: ServerOptions): Promise<{ memberId: bigint; clusterId: bigint; peers: Member[] }> {
     const byName = EtcdServer.initialMembers(opts);
     const peers = [...byName.entries()].filter(([n]) => n !== opts.name).flatMap(([, urls]) => urls);
     const info = await PeerTransport.queryMembers(peers, opts.requestTimeoutMs);
@@ -198,10 +198,10 @@ export class EtcdServer {
     if (me === undefined) {
       throw new EtcdError(0, `member with peer URLs ${opts.peerUrls.join(',')} is not in the cluster (add it with "etcdctl member add" first)`);
     }
-    return { memberId: me.id, clusterId: info.clusterId };
+    return { memberId: me.id, clusterId: info.clusterId, peers: info.members.filter((m) => m.id !== me.id) };
   }
 
-  private async startRaft(walDir: string): Promise<void> {
+  private async startRaft(walDir: string, discovered: Member[]): Promise<void> {
     const log = this.opts.logger;
     this.consistentIndex = await this.store.consistentIndex();
     const opened = await Wal.open(walDir, { log: (level, msg, fields) => log[level](msg, fields) });
@@ -256,11 +256,8 @@ export class EtcdServer {
       await this.transport.start();
       for (const m of this.membership.list()) if (m.id !== this.memberId) this.transport.addPeer(nodeId(m.id), m.peerURLs);
       for (const [id, urls] of bootstrapPeers) if (id !== this.memberId) this.transport.addPeer(nodeId(id), urls);
-      if (this.opts.initialClusterState === 'existing' && fresh) {
-        const byName = EtcdServer.initialMembers(this.opts);
-        // Until the log tells us the members, reach the ones named on the command line.
-        for (const [name, urls] of byName) if (name !== this.opts.name) this.transport.addPeer(nodeId(computeMemberId(urls, this.opts.initialClusterToken)), urls);
-      }
+      // A joining member knows the others from the member query until the log tells it.
+      for (const m of discovered) this.transport.addPeer(nodeId(m.id), m.peerURLs);
     }
     this.driver = new RaftDriver(
       node,

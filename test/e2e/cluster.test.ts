@@ -73,7 +73,7 @@ test('a member that fell behind a compacted log catches up by snapshot', async (
 }, 120000);
 
 test('member add (learner), join, promote, list, remove; move-leader', async () => {
-  const c = await startCluster(3);
+  const c = await startCluster(3, ['--initial-cluster-token', 'join-test']);
   for (let i = 0; i < 30; i++) expect((await c.ctl(['put', `d${i}`, `v${i}`])).code).toBe(0);
   const peerPort = await freePort();
   const clientPort = await freePort();
@@ -83,7 +83,11 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
   const ic = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)![1]!;
   const slot: Slot = { name: 'm4', clientPort, peerPort, dataDir: path.join(tmpDir('join-'), 'm4.etcd'), member: undefined };
   c.slots.push(slot);
-  await c.start(slot, 'existing', ic);
+  // The joining member is started as `etcdctl member add` suggests: without the cluster token.
+  slot.member = await startMember({
+    kind: 'ours', name: 'm4', clientPort, peerPort, dataDir: slot.dataDir,
+    extraArgs: ['--initial-cluster', ic, '--initial-cluster-state', 'existing'], waitReady: false,
+  });
   await waitValue(slot, 'd29', 'v29');
   let list = await c.ctl(['member', 'list']);
   expect(list.stdout).toMatch(/m4, http:\/\/127\.0\.0\.1:\d+, http:\/\/127\.0\.0\.1:\d+, true/);
