@@ -12,6 +12,8 @@ import { kvHandlers } from './api/kv-service';
 import { watchHandlers } from './api/watch-service';
 import { clusterHandlers } from './api/cluster-service';
 import { maintenanceHandlers } from './api/maintenance-service';
+import { leaseHandlers } from './api/lease-service';
+import { IdGenerator } from './server/ids';
 
 /**
  * Crash-test support: ETCD_TS_FAILPOINT="<point>:<n>" makes the process exit abruptly (no cleanup,
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     clientUrls: [...cfg.advertiseClientUrls],
     listenPeer: cfg.listenPeer.map((hp) => ({ host: bindHostFor(hp.host), port: hp.port })),
     maxLearners: cfg.maxLearners,
+    minLeaseTtl: cfg.minLeaseTtlSeconds,
     failpoint: failpointFromEnv(process.env.ETCD_TS_FAILPOINT),
     maxTxnOps: cfg.maxTxnOps,
     maxRequestBytes: cfg.maxRequestBytes,
@@ -74,11 +77,13 @@ async function main(): Promise<void> {
     logger,
   });
 
+  const leaseIds = new IdGenerator(server.memberId ^ 0x5a5an, Date.now());
   const grpcServer = createGrpcServer(
     {
       'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }),
       'etcdserverpb.Cluster': clusterHandlers(server, { token: cfg.initialClusterToken, maxLearners: cfg.maxLearners }),
       'etcdserverpb.Maintenance': maintenanceHandlers(server),
+      'etcdserverpb.Lease': leaseHandlers(server, leaseIds.id.bind(leaseIds)),
       'etcdserverpb.Watch': watchHandlers(server, server.hub, {
         progressIntervalMs: cfg.progressNotifyIntervalMs,
         maxRequestBytes: cfg.maxRequestBytes,

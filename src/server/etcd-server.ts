@@ -30,8 +30,10 @@ import { decodeConfChange } from '../raft/confchange/codec';
 import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, NONE, ReadState, Snapshot, SoftState, nodeId } from '../raft/types';
 import { PeerTransport } from '../transport/peer-transport';
 import { WatchHub } from '../watch/watch-hub';
+import { Lessor } from '../lease/lessor';
+import { makeRange } from '../mvcc/key-range';
 import { RangeOp, RangeResult, TxnOp, TxnResult, WriteOp, WriteResult, decodeRequest, encodeRequest } from './requests';
-import { LeaseHooks, applyDelete, applyPut, applyTxn, noLeases, range, txnIsReadOnly, txnIsSerializable } from './kv-apply';
+import { LeaseHooks, applyDelete, applyPut, applyTxn, range, txnIsReadOnly, txnIsSerializable } from './kv-apply';
 import { IdGenerator, computeClusterId, computeMemberId } from './ids';
 import { Member, Membership, decodeMember, encodeMember } from './membership';
 import { RaftDriver } from './raft-driver';
@@ -65,6 +67,8 @@ export interface ServerOptions {
   electionTicks: number;
   requestTimeoutMs: number;
   maxLearners: number;
+  /** Shortest lease TTL in seconds (etcd: ceil(1.5 × election timeout)). */
+  minLeaseTtl: number;
   logger: Logger;
   /** Crash-test hook called at the driver's failpoints (see RaftDriver). */
   failpoint?: (name: string) => void;
@@ -112,7 +116,10 @@ export class EtcdServer {
   private inflightRead: ReadBatch | undefined;
   private readCounter = 0;
   private readonly leaderWaiters: (() => void)[] = [];
-  private readonly leases: LeaseHooks = noLeases;
+  /** The lease table; its state changes only through applied entries. */
+  readonly lessor: Lessor;
+  private readonly leases: LeaseHooks;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private compactor: Compactor;
   private driver!: RaftDriver;
   private stopping = false;
@@ -137,6 +144,25 @@ export class EtcdServer {
     this.compactor = new Compactor(store);
     this.hub = new WatchHub(store);
     store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
+    this.lessor = new Lessor(backend, opts.minLeaseTtl, () => Date.now());
+    this.leases = { exists: (id) => this.lessor.exists(id), onAttach: (k, p, l) => this.lessor.onAttach(k, p, l) };
+  }
+
+  /** Loads the leases of the current state and attaches their keys. */
+  private async loadLeases(): Promise<void> {
+    await this.lessor.load(this.backend, (fn) => {
+      this.store.index.forEachInRange(makeRange(Uint8Array.of(0), Uint8Array.of(0)), (key, ki) => {
+        if (ki.isLive() && ki.lease !== 0n) fn(key, ki.lease);
+      });
+    });
+  }
+
+  /** Leader: proposes the revocation of expired leases (at most 500 per tick, etcd's 1000/s). */
+  private expireLeases(): void {
+    if (this.stopping) return;
+    for (const id of this.lessor.takeExpired(500)) {
+      this.propose({ kind: 'lease-revoke', id }).catch(() => this.lessor.revokeFailed(id));
+    }
   }
 
   /** The initial cluster grouped by member name: name → peer URLs. */
@@ -180,7 +206,9 @@ export class EtcdServer {
       fs.writeFileSync(tmp, JSON.stringify({ memberId: identity.memberId.toString(16), clusterId: identity.clusterId.toString(16) }));
       fs.renameSync(tmp, identityFile);
     }
+    await s.loadLeases();
     await s.startRaft(path.join(memberDir, 'wal'), identity.peers ?? []);
+    s.expiryTimer = setInterval(() => s.expireLeases(), 500);
     await s.compactor.resume();
     return s;
   }
@@ -248,6 +276,7 @@ export class EtcdServer {
         onUnreachable: (id) => this.driver.node.reportUnreachable(id),
         onSnapshotStatus: (id, ok) => this.driver.node.reportSnapshot(id, ok),
         onRemoved: () => this.onRemoved(),
+        onRpc: (_from, req) => this.onPeerRequest(req),
         membersQuery: () => ({
           clusterId: this.clusterId,
           members: this.membership.list().map((m) => ({ id: m.id, name: m.name, peerURLs: m.peerURLs, clientURLs: m.clientURLs, isLearner: m.isLearner })),
@@ -307,8 +336,13 @@ export class EtcdServer {
   private onSoftState(ss: SoftState): void {
     if (ss.lead !== this.leader) {
       this.opts.logger.info('leader changed', { leader: ss.lead.toString(16), role: ss.role });
+      const wasLeader = this.leader === nodeId(this.memberId);
       this.leader = ss.lead;
       this.leaderSince = Date.now();
+      const isLeader = ss.lead === nodeId(this.memberId);
+      // A new leader extends every lease by an election timeout before expiring anything.
+      if (isLeader && !wasLeader) this.lessor.promote(this.opts.electionTicks * this.opts.heartbeatMs);
+      if (!isLeader && wasLeader) this.lessor.demote();
       if (ss.lead !== NONE) {
         for (const w of this.leaderWaiters.splice(0)) w();
         this.publishAttributes();
@@ -335,6 +369,45 @@ export class EtcdServer {
 
   private refreshLearner(): void {
     this.learner = this.driver.node.status().config.learners.includes(nodeId(this.memberId));
+  }
+
+  // ---------------------------------------------------------------- leases (leader-local parts)
+
+  /** Answers a request forwarded by a follower (lease keep-alive and time-to-live). */
+  private async onPeerRequest(req: unknown): Promise<unknown> {
+    const r = req as { op?: string; id?: string };
+    if (typeof r.id !== 'string') throw new Error('bad request');
+    const id = BigInt(r.id);
+    if (r.op === 'lease-renew') return { ttl: await this.leaseRenew(id) };
+    if (r.op === 'lease-ttl') return { ttl: await this.leaseRemaining(id) };
+    throw new Error(`unknown request ${String(r.op)}`);
+  }
+
+  private async toLeader<T>(req: Record<string, string>, local: () => T): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.leader === nodeId(this.memberId)) return local();
+      if (this.leader !== NONE && this.transport !== undefined) {
+        try {
+          const a = (await this.transport.request(this.leader, req, this.opts.requestTimeoutMs)) as { ttl: number };
+          return a.ttl as T;
+        } catch (err) {
+          if (attempt > 3) throw err instanceof EtcdError ? err : Errors.timeout();
+        }
+      } else if (attempt > 20) {
+        throw Errors.noLeader();
+      }
+      await new Promise((r) => setTimeout(r, this.opts.heartbeatMs * 2));
+    }
+  }
+
+  /** Renews a lease on the leader (forwarding if needed); resolves with its TTL, 0 if unknown. */
+  leaseRenew(id: bigint): Promise<number> {
+    return this.toLeader({ op: 'lease-renew', id: id.toString() }, () => this.lessor.renew(id));
+  }
+
+  /** Remaining seconds of a lease according to the leader; -1 if unknown. */
+  leaseRemaining(id: bigint): Promise<number> {
+    return this.toLeader({ op: 'lease-ttl', id: id.toString() }, () => this.lessor.remaining(id));
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -373,6 +446,7 @@ export class EtcdServer {
     this.hub.setStore(this.store);
     this.compactor = new Compactor(this.store);
     await this.membership.reload(this.backend);
+    await this.loadLeases();
     this.consistentIndex = await this.store.consistentIndex();
     this.appliedIndex = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
@@ -488,6 +562,21 @@ export class EtcdServer {
         const m = this.membership.get(op.memberId);
         if (m !== undefined) this.store.stageOps(this.membership.upsert({ ...m, name: op.name, clientURLs: op.clientURLs }));
         return { kind: 'member', revision: this.store.currentRev };
+      }
+      case 'lease-grant': {
+        const g = this.lessor.grant(op.id, op.ttl);
+        this.store.stageOps(g.ops);
+        return { kind: 'lease', id: op.id, ttl: g.ttl, revision: this.store.currentRev };
+      }
+      case 'lease-revoke': {
+        const r = this.lessor.revoke(op.id);
+        if (r.keys.length > 0) {
+          const txn = this.store.beginWrite();
+          for (const k of r.keys) txn.deleteRange({ key: k, end: undefined });
+          txn.end();
+        }
+        this.store.stageOps(r.ops);
+        return { kind: 'lease', id: op.id, ttl: 0, revision: this.store.currentRev };
       }
       case 'member-update': {
         const m = this.membership.get(op.memberId);
@@ -716,6 +805,7 @@ export class EtcdServer {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
     this.hub.close();
     await this.driver.stop();
     await this.transport?.stop();

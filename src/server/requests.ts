@@ -131,8 +131,21 @@ export interface MemberUpdateOp {
   peerURLs: string[];
 }
 
+/** Grants a lease (the id is chosen before proposing, so every member uses the same). */
+export interface LeaseGrantOp {
+  kind: 'lease-grant';
+  id: bigint;
+  ttl: number;
+}
+
+/** Revokes a lease, deleting its keys at one revision. */
+export interface LeaseRevokeOp {
+  kind: 'lease-revoke';
+  id: bigint;
+}
+
 /** Everything that goes through Raft as a normal entry. */
-export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp | MemberAttrOp | MemberUpdateOp;
+export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp | MemberAttrOp | MemberUpdateOp | LeaseGrantOp | LeaseRevokeOp;
 
 /** Result of a range. */
 export interface RangeResult {
@@ -184,8 +197,16 @@ export interface MemberResult {
   revision: number;
 }
 
+/** Result of a lease grant or revoke. */
+export interface LeaseResult {
+  kind: 'lease';
+  id: bigint;
+  ttl: number;
+  revision: number;
+}
+
 /** Result of any write. */
-export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult | MemberResult;
+export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult | MemberResult | LeaseResult;
 
 const KIND_PUT = 1;
 const KIND_DELETE = 2;
@@ -195,6 +216,8 @@ const KIND_RANGE = 5;
 const KIND_EMPTY = 6;
 const KIND_MEMBER_ATTR = 7;
 const KIND_MEMBER_UPDATE = 8;
+const KIND_LEASE_GRANT = 9;
+const KIND_LEASE_REVOKE = 10;
 
 function flags(...bits: boolean[]): number {
   let f = 0;
@@ -222,6 +245,12 @@ function writeOp(w: Writer, op: RequestOp | WriteOp): void {
     case 'member-update':
       w.byte(KIND_MEMBER_UPDATE).varint64(op.memberId);
       writeStrings(w, op.peerURLs);
+      return;
+    case 'lease-grant':
+      w.byte(KIND_LEASE_GRANT).varint64(op.id).varint64(BigInt(op.ttl));
+      return;
+    case 'lease-revoke':
+      w.byte(KIND_LEASE_REVOKE).varint64(op.id);
       return;
     case 'put':
       w.byte(KIND_PUT).bytes(op.key).bytes(op.value).varint64(op.lease).byte(flags(op.prevKv, op.ignoreValue, op.ignoreLease));
@@ -267,6 +296,12 @@ function readOp(r: Reader): RequestOp | WriteOp {
       const name = Buffer.from(r.bytes()).toString('utf8');
       return { kind: 'member-attr', memberId, name, clientURLs: readStrings(r) };
     }
+    case KIND_LEASE_GRANT: {
+      const id = r.varint64();
+      return { kind: 'lease-grant', id, ttl: Number(r.varint64()) };
+    }
+    case KIND_LEASE_REVOKE:
+      return { kind: 'lease-revoke', id: r.varint64() };
     case KIND_MEMBER_UPDATE: {
       const memberId = BigInt.asUintN(64, r.varint64());
       return { kind: 'member-update', memberId, peerURLs: readStrings(r) };

@@ -36,6 +36,10 @@ export enum FrameType {
   SnapshotResult = 7,
   /** Query connection, listener → dialer: the cluster id and member list as JSON. */
   MembersInfo = 8,
+  /** Rpc connection, dialer → listener: one request (JSON). */
+  RpcRequest = 9,
+  /** Rpc connection, listener → dialer: the answer (JSON: {ok} or {error}). */
+  RpcResponse = 10,
 }
 
 /** What a connection carries, announced in the handshake. */
@@ -49,6 +53,8 @@ export enum ConnectionKind {
    * cluster id yet): no identity checks, one MembersInfo answer, then the listener closes.
    */
   Query = 3,
+  /** One request to the member (e.g. a lease keep-alive forwarded to the leader) and its answer. */
+  Rpc = 4,
 }
 
 /** Why a listener refuses a connection. Numbers are part of the wire format. */
@@ -147,7 +153,7 @@ export function decodeHello(p: Buffer): Hello {
     throw new ProtocolError(`bad hello length ${p.length}`);
   }
   const kind = p[1];
-  if (kind !== ConnectionKind.Stream && kind !== ConnectionKind.Snapshot && kind !== ConnectionKind.Query) {
+  if (kind !== ConnectionKind.Stream && kind !== ConnectionKind.Snapshot && kind !== ConnectionKind.Query && kind !== ConnectionKind.Rpc) {
     throw new ProtocolError(`unknown connection kind ${String(kind)}`);
   }
   return {

@@ -40,6 +40,8 @@ export interface InboundHost {
   consumeSnapshot: SnapshotConsumer;
   /** The answer to a member query (JSON-serializable). */
   membersInfo(): unknown;
+  /** Answers one peer request (JSON in, JSON out); rejects with an Error whose message is returned. */
+  rpc(from: NodeId, req: unknown): Promise<unknown>;
 }
 
 const ignoreError = (): void => undefined;
@@ -134,6 +136,32 @@ function onHello(socket: Socket, reader: FrameReader, hello: Hello, ctx: Transpo
   socket.write(encodeFrame(FrameType.Accept, new Uint8Array(0)));
   if (hello.kind === ConnectionKind.Snapshot) {
     new SnapshotReceiver(socket, reader, from, ctx, host.consumeSnapshot);
+    return;
+  }
+  if (hello.kind === ConnectionKind.Rpc) {
+    readFrames(
+      socket,
+      reader,
+      (f) => {
+        if (f.type !== FrameType.RpcRequest) {
+          socket.destroy();
+          return;
+        }
+        let req: unknown;
+        try {
+          req = JSON.parse(Buffer.from(f.payload).toString('utf8'));
+        } catch {
+          socket.destroy();
+          return;
+        }
+        host.rpc(from, req).then(
+          (ok) => socket.end(encodeFrame(FrameType.RpcResponse, Buffer.from(JSON.stringify({ ok }), 'utf8'))),
+          (err: unknown) =>
+            socket.end(encodeFrame(FrameType.RpcResponse, Buffer.from(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }), 'utf8'))),
+        );
+      },
+      () => socket.destroy(),
+    );
     return;
   }
   host.adoptStream(from, socket);

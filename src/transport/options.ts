@@ -46,6 +46,8 @@ export interface TransportOptions {
   /** A peer refused this member because it was removed from the cluster (called once). */
   onRemoved?(): void;
   /** Bound of each peer's outgoing queue, in messages (default 4096). */
+  /** Answers requests of peers (see ConnectionKind.Rpc); absent: every request fails. */
+  onRpc?(from: NodeId, req: unknown): Promise<unknown>;
   /** Answers member queries from members joining the cluster (see ConnectionKind.Query). */
   membersQuery?(): MembersInfo;
   maxQueue?: number;

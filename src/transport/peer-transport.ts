@@ -9,7 +9,8 @@ import { MessageType, nodeId } from '../raft/types';
 import type { Message, NodeId } from '../raft/types';
 import { DEFAULT_BACKOFF } from './backoff';
 import type { TransportContext } from './context';
-import { ConnectionKind, encodeHello, encodeRefusal, FrameReader, FrameType, PROTOCOL_VERSION, RefusalCode } from './frame';
+import { ConnectionKind, encodeFrame, encodeHello, encodeRefusal, FrameReader, FrameType, PROTOCOL_VERSION, RefusalCode } from './frame';
+import { dialPeer } from './dial';
 import { acceptConnection } from './inbound';
 import type { InboundHost } from './inbound';
 import { hexId, newPeerCounters } from './options';
@@ -151,6 +152,7 @@ export class PeerTransport {
       adoptStream: (id, s) => this.adoptStream(id, s),
       countRefusal: () => this.refusedConnections++,
       consumeSnapshot: (m, chunks) => o.onSnapshot(m, chunks),
+      rpc: (from, req) => (o.onRpc === undefined ? Promise.reject(new Error('requests are not served here')) : o.onRpc(from, req)),
       membersInfo: () => {
         const info = o.membersQuery?.();
         if (info === undefined) return { clusterId: hexId(o.clusterId), members: [] };
@@ -299,6 +301,63 @@ export class PeerTransport {
         continue;
       }
       sender.enqueue(m);
+    }
+  }
+
+  /**
+   * Sends one request to a peer and resolves with its answer (JSON values). Rejects when the peer
+   * is unknown or unreachable, refuses, times out, or answers with an error (its message).
+   */
+  async request(to: NodeId, req: unknown, timeoutMs: number): Promise<unknown> {
+    const sender = this.peers.get(BigInt.asUintN(64, to));
+    if (sender === undefined || this.isStopped()) throw new Error('unknown peer');
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const dialed = await dialPeer(
+        sender.urls,
+        { version: PROTOCOL_VERSION, kind: ConnectionKind.Rpc, clusterId: this.clusterId, from: this.memberId, to: BigInt.asUintN(64, to) },
+        { timeoutMs, track: (s) => this.ctx.track(s), signal: controller.signal },
+      );
+      if (dialed.kind === 'failed') throw dialed.error;
+      if (dialed.kind === 'refused') throw new Error(dialed.refusal.reason);
+      const { socket, reader } = dialed;
+      socket.write(encodeFrame(FrameType.RpcRequest, Buffer.from(JSON.stringify(req), 'utf8')));
+      return await new Promise<unknown>((resolve, reject) => {
+        const done = (err: Error | undefined, v?: unknown): void => {
+          controller.signal.removeEventListener('abort', onAbort);
+          socket.destroy();
+          if (err !== undefined) reject(err);
+          else resolve(v);
+        };
+        const onAbort = (): void => done(new Error('request timed out'));
+        controller.signal.addEventListener('abort', onAbort);
+        const take = (): boolean => {
+          const f = reader.next();
+          if (f === undefined) return false;
+          if (f.type !== FrameType.RpcResponse) {
+            done(new Error(`unexpected frame type ${f.type}`));
+            return true;
+          }
+          const a = JSON.parse(Buffer.from(f.payload).toString('utf8')) as { ok?: unknown; error?: string };
+          if (a.error !== undefined) done(new Error(a.error));
+          else done(undefined, a.ok);
+          return true;
+        };
+        if (take()) return;
+        socket.on('data', (chunk: Buffer) => {
+          reader.push(chunk);
+          try {
+            take();
+          } catch (err) {
+            done(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+        socket.on('close', () => done(new Error('connection closed')));
+        socket.resume();
+      });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
