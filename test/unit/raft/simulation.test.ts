@@ -35,11 +35,13 @@ describe('randomized simulation', () => {
           throw new Error(`seed ${seed}, members ${members}: ${(e as Error).stack ?? String(e)}`);
         }
       }
-      // The checks must not be vacuous: the runs made progress through every feature.
+      // The checks must not be vacuous: across many seeds the runs made progress through every
+      // feature (a single harsh seed, as when reproducing, may legitimately make little).
+      if (list.length < 20) return;
       expect(total(results, 'committed')).toBeGreaterThan(list.length * 50);
       expect(total(results, 'elections')).toBeGreaterThan(list.length);
       expect(total(results, 'readsServed')).toBeGreaterThan(list.length * 5);
-      if (members > 1 && list.length >= 20) {
+      if (members > 1) {
         expect(total(results, 'snapshotsRestored')).toBeGreaterThan(0);
         expect(total(results, 'confChangesApplied')).toBeGreaterThan(0);
         expect(total(results, 'crashes')).toBeGreaterThan(0);
