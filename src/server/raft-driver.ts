@@ -44,6 +44,8 @@ export class RaftDriver {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private idle: (() => void)[] = [];
+  /** Whether the core was leader as of the last Ready's soft state. */
+  private leader = false;
 
   constructor(
     readonly node: RawNode,
@@ -114,7 +116,14 @@ export class RaftDriver {
     try {
       while (!this.stopped && this.node.hasReady()) {
         const rd = this.node.ready();
-        if (rd.softState !== undefined) this.hooks.softState(rd.softState);
+        if (rd.softState !== undefined) {
+          this.leader = rd.softState.role === 'leader';
+          this.hooks.softState(rd.softState);
+        }
+        // A leader sends before its own persist, so followers write in parallel with it; every
+        // other role sends only after its state is durable (its messages promise that).
+        const early = this.leader && rd.messages.length > 0;
+        if (early) this.hooks.send(rd.messages);
         if (rd.snapshot !== undefined) {
           // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
           await this.hooks.installSnapshot(rd.snapshot);
@@ -127,10 +136,8 @@ export class RaftDriver {
           if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
           this.hooks.failpoint?.('after-persist');
         }
-        if (rd.messages.length > 0) {
-          this.hooks.send(rd.messages);
-          this.hooks.failpoint?.('after-send');
-        }
+        if (!early && rd.messages.length > 0) this.hooks.send(rd.messages);
+        if (rd.messages.length > 0) this.hooks.failpoint?.('after-send');
         if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
         if (rd.committedEntries.length > 0) {
           await this.hooks.apply(rd.committedEntries);

@@ -35,9 +35,11 @@ function startWatch(m: Member, args: string[], stdin?: string): Watching {
 }
 
 async function finish(w: Watching): Promise<string> {
-  w.proc.stdin?.end();
+  // Interrupt first: closing stdin first would race etcdctl -i into an EOF error.
+  const closed = new Promise((r) => w.proc.once('close', r));
   w.proc.kill('SIGINT');
-  await new Promise((r) => w.proc.once('close', r));
+  await closed;
+  w.proc.stdin?.destroy();
   return w.out.join('');
 }
 
