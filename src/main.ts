@@ -7,7 +7,8 @@
 import { ConfigError, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
 import { createLogger } from './server/logger';
 import { EtcdServer } from './server/etcd-server';
-import { bindServer, createGrpcServer } from './api/grpc-server';
+import { createGrpcServer } from './api/grpc-server';
+import { ClientListener, notFoundHandler } from './api/client-listener';
 import { kvHandlers } from './api/kv-service';
 import { watchHandlers } from './api/watch-service';
 import { clusterHandlers } from './api/cluster-service';
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     listenPeer: cfg.listenPeer.map((hp) => ({ host: bindHostFor(hp.host), port: hp.port })),
     maxLearners: cfg.maxLearners,
     minLeaseTtl: cfg.minLeaseTtlSeconds,
+    quotaBytes: cfg.quotaBackendBytesEffective,
     failpoint: failpointFromEnv(process.env.ETCD_TS_FAILPOINT),
     maxTxnOps: cfg.maxTxnOps,
     maxRequestBytes: cfg.maxRequestBytes,
@@ -95,8 +97,10 @@ async function main(): Promise<void> {
     },
   );
   for (const hp of cfg.listenClient) {
-    const port = await bindServer(grpcServer, bindHostFor(hp.host), hp.port);
-    logger.info('serving client traffic', { address: `${bindHostFor(hp.host)}:${port}` });
+    const host = bindHostFor(hp.host);
+    const listener = new ClientListener({ host, port: hp.port, grpcServer, http1: notFoundHandler, logger });
+    const port = await listener.start();
+    logger.info('serving client traffic', { address: `${host}:${port}` });
   }
   logger.info('ready to serve client requests', {
     'member-id': server.memberId.toString(16),

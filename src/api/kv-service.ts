@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
 import type { EtcdServer } from '../server/etcd-server';
 import { checkIntervals, checkPutRequest, checkRangeRequest, checkTxnRequest } from '../server/kv-apply';
-import type { CompactResult, DeleteResult, PutResult, TxnResult } from '../server/requests';
+import type { CompactResult, DeleteResult, PutResult, TxnOp, TxnResult } from '../server/requests';
 import {
   WireMessage,
   encodeCompactResponse,
@@ -34,6 +34,18 @@ function unary(fn: (req: WireMessage) => Promise<Buffer>): grpc.handleUnaryCall<
   };
 }
 
+/** etcd's quota cost of a txn: the puts of every branch. */
+function txnPutCost(t: TxnOp): number {
+  let c = 0;
+  for (const ops of [t.success, t.failure]) {
+    for (const o of ops) {
+      if (o.kind === 'put') c += 256 + o.key.length + o.value.length;
+      else if (o.kind === 'txn') c += txnPutCost(o);
+    }
+  }
+  return c;
+}
+
 /** Builds the KV handlers over a server. */
 export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handlers {
   return {
@@ -47,6 +59,7 @@ export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handle
     Put: unary(async (m) => {
       const op = toPutOp(m);
       checkPutRequest(op);
+      s.checkQuota(256 + op.key.length + op.value.length);
       const res = (await s.write(op)) as PutResult;
       return encodePutResponse(res, { ...s.header(), revision: res.revision });
     }),
@@ -61,6 +74,8 @@ export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handle
       checkTxnRequest(op, limits.maxTxnOps);
       checkIntervals(op.success);
       checkIntervals(op.failure);
+      const cost = txnPutCost(op);
+      if (cost > 0) s.checkQuota(cost);
       const res: TxnResult = await s.txn(op);
       return encodeTxnResponse(res, { ...s.header(), revision: res.revision });
     }),

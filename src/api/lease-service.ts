@@ -32,6 +32,7 @@ export function leaseHandlers(s: EtcdServer, newId: () => bigint): Handlers {
     LeaseGrant: unary(async (m) => {
       const ttl = toNum(m.TTL as Int64);
       if (ttl > MAX_LEASE_TTL) throw Errors.leaseTtlTooLarge();
+      s.checkQuota(64);
       let id = toBig(m.ID as Int64);
       while (id === 0n) id = newId() & ((1n << 63n) - 1n);
       const r = (await s.write({ kind: 'lease-grant', id, ttl })) as LeaseResult;

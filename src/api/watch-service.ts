@@ -4,13 +4,20 @@
  * Requests: create (key/range, start_revision, prev_kv, filters, progress_notify, fragment,
  * watch_id), cancel, progress. Responses are encoded by hand (WatchResponse: 1 header, 2 watch_id,
  * 3 created, 4 canceled, 5 compact_revision, 6 cancel_reason, 7 fragment, 11 events).
- * Created responses are written when the request is read, so they reach the client in request
- * order and before any event of that watcher.
+ *
+ * - Created responses are written when the request is read, so they reach the client in request
+ *   order and before any event of that watcher (the hub sends events from its queue, later).
+ * - A create that fails (negative start revision, empty range, duplicate id) is answered with
+ *   created and canceled together, watch_id -1 and etcd's cancel reason.
+ * - When the gRPC stream cannot take more (write() returned false) the stream reports `paused`; the
+ *   hub then queues nothing for its watchers and resumes them from history after 'drain'.
+ * - A client that half-closes its side keeps receiving (as etcd); the stream ends when the call is
+ *   cancelled or the connection closes.
  */
 import * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
 import { makeRange } from '../mvcc/key-range';
-import { KeyValue, writeKeyValue } from '../mvcc/kv-codec';
+import { writeKeyValue } from '../mvcc/kv-codec';
 import { Writer } from '../storage/binary';
 import type { EtcdServer } from '../server/etcd-server';
 import { WatchEvent, WatchHub, WatchSink } from '../watch/watch-hub';
@@ -21,8 +28,14 @@ import { Int64, toNum } from './proto';
 
 const EMPTY = new Uint8Array(0);
 
+/** etcd adds this to --max-request-bytes for gRPC framing; responses at least that big are fragmented. */
+const GRPC_OVERHEAD_BYTES = 512 * 1024;
+
+/** etcd's cancel reasons of a failed create. */
+const DUPLICATE_ID = 'mvcc: duplicate watch ID provided on the WatchStream';
+
 /** Fields of a WatchResponse. */
-interface WatchResponseFields {
+export interface WatchResponseFields {
   header: Header;
   watchId: number;
   created?: boolean;
@@ -35,17 +48,35 @@ interface WatchResponseFields {
 
 const kvScratch = new Writer(1024);
 
-function writeEvent(w: Writer, e: WatchEvent): void {
-  const inner = new Writer(64 + e.kv.key.length + e.kv.value.length);
-  if (e.type === 'delete') inner.tag(1, 0).uvarint(1);
-  inner.tag(2, 2).bytes(writeKeyValue(kvScratch.reset(), e.kv).finish());
-  if (e.prevKv !== undefined) inner.tag(3, 2).bytes(writeKeyValue(kvScratch.reset(), e.prevKv).finish());
-  w.tag(11, 2).bytes(inner.finish());
+/** Encodes one mvccpb.Event message (1 type, 2 kv, 3 prev_kv). */
+function encodeEvent(e: WatchEvent): Uint8Array {
+  const kv = writeKeyValue(kvScratch.reset(), e.kv).finish();
+  const prev = e.prevKv === undefined ? undefined : writeKeyValue(kvScratch.reset(), e.prevKv).finish();
+  const w = new Writer(16 + kv.length + (prev?.length ?? 0));
+  if (e.type === 'delete') w.tag(1, 0).uvarint(1);
+  w.tag(2, 2).bytes(kv);
+  if (prev !== undefined) w.tag(3, 2).bytes(prev);
+  return w.finish();
 }
 
-/** Encodes a WatchResponse. */
-export function encodeWatchResponse(r: WatchResponseFields): Buffer {
-  const w = new Writer(256);
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    len++;
+  }
+  return len;
+}
+
+/** Bytes an encoded event adds to a WatchResponse (tag, length, body). */
+function eventFieldSize(body: Uint8Array): number {
+  return 1 + varintLength(body.length) + body.length;
+}
+
+function encodeWith(r: WatchResponseFields, events: readonly Uint8Array[]): Buffer {
+  let size = 64;
+  for (const e of events) size += eventFieldSize(e);
+  const w = new Writer(size + (r.cancelReason?.length ?? 0));
   w.tag(1, 2).bytes(headerBytes(r.header));
   if (r.watchId !== 0) w.tag(2, 0).varint64(BigInt(r.watchId));
   if (r.created === true) w.tag(3, 0).byte(1);
@@ -53,23 +84,68 @@ export function encodeWatchResponse(r: WatchResponseFields): Buffer {
   if (r.compactRevision !== undefined && r.compactRevision !== 0) w.tag(5, 0).varint64(BigInt(r.compactRevision));
   if (r.cancelReason !== undefined && r.cancelReason !== '') w.tag(6, 2).bytes(Buffer.from(r.cancelReason));
   if (r.fragment === true) w.tag(7, 0).byte(1);
-  for (const e of r.events ?? []) writeEvent(w, e);
+  for (const e of events) w.tag(11, 2).bytes(e);
   const out = w.finish();
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
-function eventSize(e: WatchEvent): number {
-  const kv = (x: KeyValue | undefined): number => (x === undefined ? 0 : x.key.length + x.value.length + 40);
-  return kv(e.kv) + kv(e.prevKv) + 8;
+/** Encodes a WatchResponse. Fields at their zero value are omitted, as in proto3. */
+export function encodeWatchResponse(r: WatchResponseFields): Buffer {
+  return encodeWith(r, (r.events ?? []).map(encodeEvent));
+}
+
+/**
+ * Splits a watcher's response the way etcd does when the watcher asked for fragments: a response of
+ * at least `limit` bytes with more than one event becomes pieces, each holding as many events as fit
+ * below `limit` (always at least one); every piece but the last has fragment=true. Returns the
+ * encoded responses to write, in order.
+ */
+export function fragmentResponse(header: Header, watchId: number, events: WatchEvent[], limit: number, fragment: boolean): Buffer[] {
+  const encoded = events.map(encodeEvent);
+  if (!fragment || encoded.length < 2) return [encodeWith({ header, watchId }, encoded)];
+  const base = encodeWith({ header, watchId }, []).length;
+  let total = base;
+  for (const e of encoded) total += eventFieldSize(e);
+  if (total < limit) return [encodeWith({ header, watchId }, encoded)];
+  const out: Buffer[] = [];
+  const pieceBase = base + 2; // fragment=true
+  let i = 0;
+  while (i < encoded.length) {
+    let size = pieceBase;
+    let j = i;
+    while (j < encoded.length) {
+      const s = eventFieldSize(encoded[j]!);
+      if (j > i && size + s >= limit) break;
+      size += s;
+      j++;
+    }
+    out.push(encodeWith({ header, watchId, fragment: j < encoded.length }, encoded.slice(i, j)));
+    i = j;
+  }
+  return out;
 }
 
 type Duplex = grpc.ServerDuplexStream<WireMessage, Buffer>;
 
+/** etcd's floor for the progress notification interval, and its default. */
+const MIN_PROGRESS_INTERVAL_MS = 100;
+const DEFAULT_PROGRESS_INTERVAL_MS = 10 * 60 * 1000;
+
+/**
+ * The tick of one stream's progress notifications, ms: the configured interval (etcd's default when
+ * not positive, at least 100 ms) plus up to 10% jitter, so streams opened together do not all tick
+ * together.
+ */
+export function progressTickMs(configuredMs: number): number {
+  const base = configuredMs > 0 ? Math.max(MIN_PROGRESS_INTERVAL_MS, configuredMs) : DEFAULT_PROGRESS_INTERVAL_MS;
+  return base + Math.floor(Math.random() * (base / 10));
+}
+
 /** Options of the Watch service. */
 export interface WatchServiceOptions {
-  /** Interval of progress notifications for watchers that asked for them, ms. */
+  /** Interval of progress notifications for watchers that asked for them, ms (see progressTickMs). */
   progressIntervalMs: number;
-  /** Fragmenting threshold (etcd: --max-request-bytes). */
+  /** The server's --max-request-bytes; fragmenting starts at this plus 512 KiB (etcd's rule). */
   maxRequestBytes: number;
 }
 
@@ -90,17 +166,15 @@ class WatchStream implements WatchSink {
     private readonly opts: WatchServiceOptions,
   ) {
     call.on('data', (req: WireMessage) => this.onRequest(req));
-    call.on('end', () => this.close(true));
-    call.on('error', () => this.close(false));
-    call.on('close', () => this.close(false));
-    call.on('cancelled', () => this.close(false));
-    this.timer = setInterval(() => this.progressTick(), opts.progressIntervalMs);
+    call.on('error', () => this.close());
+    call.on('close', () => this.close());
+    call.on('cancelled', () => this.close());
+    this.timer = setInterval(() => this.progressTick(), progressTickMs(opts.progressIntervalMs));
     this.timer.unref();
   }
 
-  private header(rev?: number): Header {
-    const h = this.server.header();
-    return rev === undefined ? h : { ...h, revision: rev };
+  private header(rev: number): Header {
+    return { ...this.server.header(), revision: rev };
   }
 
   private write(buf: Buffer): void {
@@ -128,10 +202,12 @@ class WatchStream implements WatchSink {
         this.watchers.delete(id);
         this.quiet.delete(id);
         this.hub.remove(w);
-        this.write(encodeWatchResponse({ header: this.header(), watchId: id, canceled: true }));
+        this.write(encodeWatchResponse({ header: this.header(this.server.store.currentRev), watchId: id, canceled: true }));
         return;
       }
       case 'progress_request':
+        // Answered (watch id -1) only when every watcher of the stream is synced; otherwise
+        // dropped, and the client asks again.
         void this.hub.requestProgress(this, [...this.watchers.values()], -1);
         return;
       default:
@@ -146,14 +222,14 @@ class WatchStream implements WatchSink {
     const startRev = toNum(cr.start_revision as Int64);
     const current = this.server.store.currentRev;
     const fail = (reason: string): void =>
-      this.write(encodeWatchResponse({ header: this.header(), watchId: -1, created: true, canceled: true, cancelReason: reason }));
+      this.write(encodeWatchResponse({ header: this.header(current), watchId: -1, created: true, canceled: true, cancelReason: reason }));
+    if (startRev < 0) {
+      fail(Errors.compacted().message);
+      return;
+    }
     const range = makeRange(key, rangeEnd);
     if (range.end !== undefined && range.end !== '' && range.key >= range.end) {
       fail(Errors.watchRangeEmpty().message);
-      return;
-    }
-    if (startRev < 0) {
-      fail(Errors.compacted().message.replace('etcdserver: ', ''));
       return;
     }
     let id = toNum(cr.watch_id as Int64);
@@ -161,7 +237,7 @@ class WatchStream implements WatchSink {
       while (this.watchers.has(this.nextId)) this.nextId++;
       id = this.nextId++;
     } else if (this.watchers.has(id)) {
-      fail('mvcc: duplicate watch ID provided on the WatchStream');
+      fail(DUPLICATE_ID);
       return;
     }
     const filters = Array.isArray(cr.filters) ? (cr.filters as unknown[]).map((f) => (typeof f === 'number' ? f : -1)) : [];
@@ -185,32 +261,15 @@ class WatchStream implements WatchSink {
   sendEvents(w: Watcher, events: WatchEvent[], rev: number): void {
     if (this.closed || w.canceled) return;
     if (this.quiet.has(w.id)) this.quiet.set(w.id, false);
-    const header = this.header(rev);
-    if (w.fragment && events.length > 1) {
-      let size = 0;
-      for (const e of events) size += eventSize(e);
-      if (size >= this.opts.maxRequestBytes) {
-        let start = 0;
-        let acc = 0;
-        for (let i = 0; i < events.length; i++) {
-          acc += eventSize(events[i]!);
-          const last = i === events.length - 1;
-          if (last || acc + eventSize(events[i + 1]!) > this.opts.maxRequestBytes) {
-            this.write(encodeWatchResponse({ header, watchId: w.id, events: events.slice(start, i + 1), fragment: !last }));
-            start = i + 1;
-            acc = 0;
-          }
-        }
-        return;
-      }
-    }
-    this.write(encodeWatchResponse({ header, watchId: w.id, events }));
+    const limit = this.opts.maxRequestBytes + GRPC_OVERHEAD_BYTES;
+    for (const buf of fragmentResponse(this.header(rev), w.id, events, limit, w.fragment)) this.write(buf);
   }
 
-  sendCompacted(w: Watcher, compactRev: number, rev: number): void {
-    this.watchers.delete(w.id);
+  sendCompacted(w: Watcher, compactRev: number): void {
+    // The id stays taken until the client cancels it (a create reusing it is a duplicate, as in etcd).
     this.quiet.delete(w.id);
-    this.write(encodeWatchResponse({ header: this.header(rev), watchId: w.id, canceled: true, compactRevision: compactRev }));
+    // etcd sends this response with header revision 0.
+    this.write(encodeWatchResponse({ header: this.header(0), watchId: w.id, canceled: true, compactRevision: compactRev }));
   }
 
   sendProgress(id: number, rev: number): void {
@@ -226,17 +285,17 @@ class WatchStream implements WatchSink {
     }
   }
 
-  private close(ended: boolean): void {
+  private close(): void {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
     for (const w of this.watchers.values()) this.hub.remove(w);
     this.watchers.clear();
-    if (ended) this.call.end();
+    this.quiet.clear();
   }
 }
 
-/** Builds the Watch handlers. */
+/** Builds the Watch handlers: each call gets its own stream of watchers over the shared hub. */
 export function watchHandlers(server: EtcdServer, hub: WatchHub, opts: WatchServiceOptions): Handlers {
   return {
     Watch: (call: Duplex) => {

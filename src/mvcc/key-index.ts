@@ -89,6 +89,22 @@ export class KeyIndex {
     return true;
   }
 
+  /**
+   * At restore: records a tombstone for a key whose earlier revisions were compacted away (the
+   * tombstone sat exactly at the compaction revision). Only valid on an empty index.
+   */
+  restoreTombstone(main: number, sub: number): void {
+    if (!this.isEmpty()) throw new InvariantError('restoreTombstone on a key with history');
+    const g = this.gens[0]!;
+    g.createdMain = main;
+    g.createdSub = sub;
+    g.revs.push(main, sub);
+    g.ver = 1;
+    this.modMain = main;
+    this.modSub = sub;
+    this.gens.push(new Generation());
+  }
+
   /** True when the key currently exists. */
   isLive(): boolean {
     return !this.gens[this.gens.length - 1]!.isEmpty();
@@ -133,10 +149,11 @@ export class KeyIndex {
    */
   compact(rev: number, keep: Set<string>): void {
     let gi = 0;
-    // Skip whole generations that ended (tombstone) at or before rev.
+    // Skip whole generations that ended (tombstone) before rev. A tombstone exactly at rev stays,
+    // so a watcher starting at the compaction revision still sees that delete (etcd #18089).
     while (gi < this.gens.length - 1) {
       const g = this.gens[gi]!;
-      if (g.mainAt(g.length - 1) > rev) break;
+      if (g.mainAt(g.length - 1) >= rev) break;
       gi++;
     }
     const g = this.gens[gi]!;
@@ -146,8 +163,8 @@ export class KeyIndex {
         keep.add(`${g.mainAt(n)}_${g.subAt(n)}`);
         if (n > 0) g.revs.splice(0, n * 2);
       }
-      // A generation whose only remaining revision is its tombstone, at or before rev, is gone.
-      if (g.length === 1 && gi !== this.gens.length - 1 && g.mainAt(0) <= rev) {
+      // A generation whose only remaining revision is its tombstone, before rev, is gone.
+      if (g.length === 1 && gi !== this.gens.length - 1 && g.mainAt(0) < rev) {
         keep.delete(`${g.mainAt(0)}_${g.subAt(0)}`);
         gi++;
       }
@@ -163,14 +180,14 @@ export class KeyIndex {
     let gi = 0;
     while (gi < this.gens.length - 1) {
       const g = this.gens[gi]!;
-      if (g.mainAt(g.length - 1) > rev) break;
+      if (g.mainAt(g.length - 1) >= rev) break;
       gi++;
     }
     const g = this.gens[gi]!;
     if (g.isEmpty()) return;
     const n = g.lastAtOrBefore(rev);
     if (n < 0) return;
-    const tombstoneGone = g.length - n === 1 && gi !== this.gens.length - 1;
+    const tombstoneGone = g.length - n === 1 && gi !== this.gens.length - 1 && g.mainAt(n) < rev;
     if (!tombstoneGone) keep.add(`${g.mainAt(n)}_${g.subAt(n)}`);
   }
 

@@ -175,7 +175,9 @@ export class KvStore {
       const key = Buffer.from(kv.key.buffer, kv.key.byteOffset, kv.key.byteLength).toString('latin1');
       if (rev.tombstone) {
         if (!this.index.tombstone(key, rev.main, rev.sub)) {
-          this.log('warn', 'tombstone for a key that is not live at restore', { revision: rev.main });
+          const ki = this.index.lookup(key);
+          if (ki === undefined || ki.isEmpty()) this.index.restoreTombstone(key, rev.main, rev.sub);
+          else this.log('warn', 'tombstone for a key that is not live at restore', { revision: rev.main });
         }
       } else {
         const ki = this.index.put(key, rev.main, rev.sub);

@@ -47,6 +47,16 @@ export class TreeIndex {
     return ki.tombstone(main, sub);
   }
 
+  /** At restore: a tombstone whose key has no other stored revision (see KeyIndex.restoreTombstone). */
+  restoreTombstone(key: string, main: number, sub: number): void {
+    let ki = this.tree.get(key);
+    if (ki === undefined) {
+      ki = new KeyIndex();
+      this.tree.set(key, ki);
+    }
+    ki.restoreTombstone(main, sub);
+  }
+
   /** The key's state at `rev`, or undefined. */
   get(key: string, rev: number): IndexedRevision | undefined {
     const ki = this.tree.get(key);

@@ -31,6 +31,10 @@ import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, NONE, ReadS
 import { PeerTransport } from '../transport/peer-transport';
 import { WatchHub } from '../watch/watch-hub';
 import { Lessor } from '../lease/lessor';
+import { Alarms, AlarmType } from './alarms';
+import { crc32cUpdate } from '../storage/crc32c';
+import { decodeRevision, encodeRevision, revKey } from '../mvcc/revision';
+import { writeSnapshotFile } from '../storage/snapshot-file';
 import { makeRange } from '../mvcc/key-range';
 import { RangeOp, RangeResult, TxnOp, TxnResult, WriteOp, WriteResult, decodeRequest, encodeRequest } from './requests';
 import { LeaseHooks, applyDelete, applyPut, applyTxn, range, txnIsReadOnly, txnIsSerializable } from './kv-apply';
@@ -69,6 +73,8 @@ export interface ServerOptions {
   maxLearners: number;
   /** Shortest lease TTL in seconds (etcd: ceil(1.5 × election timeout)). */
   minLeaseTtl: number;
+  /** Backend quota in bytes (null: none); above it the NOSPACE alarm is raised. */
+  quotaBytes: number | null;
   logger: Logger;
   /** Crash-test hook called at the driver's failpoints (see RaftDriver). */
   failpoint?: (name: string) => void;
@@ -120,6 +126,12 @@ export class EtcdServer {
   readonly lessor: Lessor;
   private readonly leases: LeaseHooks;
   private expiryTimer: NodeJS.Timeout | undefined;
+  /** Active alarms, changed only through applied entries. */
+  readonly alarms: Alarms;
+  /** On-disk size of the state, refreshed every second (for the quota and Status). */
+  dbSize = 0;
+  private sizeTimer: NodeJS.Timeout | undefined;
+  private raisingNoSpace = false;
   private compactor: Compactor;
   private driver!: RaftDriver;
   private stopping = false;
@@ -146,6 +158,15 @@ export class EtcdServer {
     store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
     this.lessor = new Lessor(backend, opts.minLeaseTtl, () => Date.now());
     this.leases = { exists: (id) => this.lessor.exists(id), onAttach: (k, p, l) => this.lessor.onAttach(k, p, l) };
+    this.alarms = new Alarms(backend);
+  }
+
+  private async refreshSize(): Promise<void> {
+    try {
+      this.dbSize = await this.backend.approximateSize();
+    } catch {
+      // the directory is being switched by a snapshot install
+    }
   }
 
   /** Loads the leases of the current state and attaches their keys. */
@@ -207,6 +228,10 @@ export class EtcdServer {
       fs.renameSync(tmp, identityFile);
     }
     await s.loadLeases();
+    await s.alarms.load(backend);
+    await s.refreshSize();
+    s.sizeTimer = setInterval(() => void s.refreshSize(), 1000);
+    s.sizeTimer.unref();
     await s.startRaft(path.join(memberDir, 'wal'), identity.peers ?? []);
     s.expiryTimer = setInterval(() => s.expireLeases(), 500);
     await s.compactor.resume();
@@ -435,6 +460,8 @@ export class EtcdServer {
     for (const d of this.staged.values()) fs.rmSync(d, { recursive: true, force: true });
     this.staged.clear();
     await this.store.flushed();
+    // No catch-up read may touch the old database once it is closed; setStore() below resumes the hub.
+    await this.hub.suspend();
     const oldDir = this.backend.path;
     await this.backend.close();
     switchStateDir(this.memberDir, dir);
@@ -447,6 +474,7 @@ export class EtcdServer {
     this.compactor = new Compactor(this.store);
     await this.membership.reload(this.backend);
     await this.loadLeases();
+    await this.alarms.load(this.backend);
     this.consistentIndex = await this.store.consistentIndex();
     this.appliedIndex = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
@@ -545,7 +573,20 @@ export class EtcdServer {
   }
 
   private async applyOp(op: WriteOp): Promise<WriteResult> {
+    // With the NOSPACE alarm active, writes that add data fail; deletes, compaction and the rest pass.
+    if (this.alarms.has(AlarmType.NOSPACE) && addsData(op)) throw Errors.noSpace();
     switch (op.kind) {
+      case 'alarm': {
+        const a = { memberId: op.memberId, alarm: op.alarm as AlarmType };
+        if (op.action === 'activate') {
+          this.store.stageOps(this.alarms.activate(a));
+          return { kind: 'alarm', alarms: [a], revision: this.store.currentRev };
+        }
+        const ops = this.alarms.deactivate(a);
+        if (ops === undefined) return { kind: 'alarm', alarms: [], revision: this.store.currentRev };
+        this.store.stageOps(ops);
+        return { kind: 'alarm', alarms: [a], revision: this.store.currentRev };
+      }
       case 'put':
         return applyPut(this.store, op, this.leases);
       case 'delete':
@@ -624,6 +665,77 @@ export class EtcdServer {
       });
     };
     attempt();
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /**
+   * etcd's quota check before proposing a write that adds `cost` bytes: past the quota the NOSPACE
+   * alarm is raised (through the log) and the request fails.
+   */
+  checkQuota(cost: number): void {
+    const q = this.opts.quotaBytes;
+    if (this.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace();
+    if (q === null || this.dbSize + cost <= q) return;
+    if (!this.raisingNoSpace) {
+      this.raisingNoSpace = true;
+      this.propose({ kind: 'alarm', action: 'activate', memberId: this.memberId, alarm: AlarmType.NOSPACE })
+        .catch(() => undefined)
+        .finally(() => (this.raisingNoSpace = false));
+    }
+    throw Errors.noSpace();
+  }
+
+  /**
+   * Hash of the MVCC key space up to `rev` (0: current), over the records compaction keeps, so every
+   * member of a healthy cluster reports the same hash at the same revision.
+   */
+  async hashKV(rev: number): Promise<{ hash: number; compactRev: number; hashRev: number }> {
+    const store = this.store;
+    const compactRev = store.compactRev;
+    if (rev > 0 && rev <= compactRev) throw Errors.compacted();
+    if (rev > store.currentRev) throw Errors.futureRev();
+    if (rev <= 0) rev = store.currentRev;
+    await store.flushed();
+    const keep = store.index.keep(rev);
+    let h = crc32cUpdate(0, Buffer.from('key'));
+    const gen = store.beginRead();
+    try {
+      for await (const [k, v] of store.backend.kv.iterator({ lt: encodeRevision(rev + 1, 0) })) {
+        const r = decodeRevision(k);
+        if (r.main <= compactRev && keep.size > 0 && !keep.has(revKey(r.main, r.sub))) continue;
+        h = crc32cUpdate(h, k);
+        h = crc32cUpdate(h, v);
+      }
+    } finally {
+      store.endRead(gen);
+    }
+    return { hash: h >>> 0, compactRev: Math.max(compactRev, 0), hashRev: rev };
+  }
+
+  /** Hash of the whole state database (for testing, as etcd documents its Hash). */
+  async hashAll(): Promise<number> {
+    await this.store.flushed();
+    let h = 0;
+    for await (const [k, v] of this.backend.db.iterator({ keyEncoding: 'view', valueEncoding: 'view' })) {
+      h = crc32cUpdate(h, k);
+      h = crc32cUpdate(h, v);
+    }
+    return h >>> 0;
+  }
+
+  /** Compacts the LevelDB files of the whole key space (etcd's defragment); reads go on meanwhile. */
+  async defragment(): Promise<void> {
+    await this.store.flushed();
+    const db = this.backend.db as unknown as { compactRange(a: Uint8Array, b: Uint8Array): Promise<void> };
+    await db.compactRange(Buffer.alloc(0), Buffer.alloc(64, 0xff));
+    await this.refreshSize();
+  }
+
+  /** Writes a point-in-time copy of the state to `file` (for the Snapshot stream). */
+  async snapshotToFile(file: string): Promise<{ size: number; sha256: Buffer }> {
+    await this.store.flushed();
+    return writeSnapshotFile(this.backend.db, file);
   }
 
   // ---------------------------------------------------------------- writes
@@ -806,6 +918,7 @@ export class EtcdServer {
     if (this.stopping) return;
     this.stopping = true;
     if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    if (this.sizeTimer !== undefined) clearInterval(this.sizeTimer);
     this.hub.close();
     await this.driver.stop();
     await this.transport?.stop();
@@ -817,4 +930,13 @@ export class EtcdServer {
     await this.store.flushed();
     await this.backend.close();
   }
+}
+
+/** True when the request can add data (capped while the NOSPACE alarm is active). */
+function addsData(op: WriteOp): boolean {
+  if (op.kind === 'put' || op.kind === 'lease-grant') return true;
+  if (op.kind !== 'txn') return false;
+  const hasPut = (ops: typeof op.success): boolean =>
+    ops.some((o) => o.kind === 'put' || (o.kind === 'txn' && (hasPut(o.success) || hasPut(o.failure))));
+  return hasPut(op.success) || hasPut(op.failure);
 }

@@ -144,8 +144,16 @@ export interface LeaseRevokeOp {
   id: bigint;
 }
 
+/** Raises or clears an alarm (AlarmType: 1 NOSPACE, 2 CORRUPT). */
+export interface AlarmOp {
+  kind: 'alarm';
+  action: 'activate' | 'deactivate';
+  memberId: bigint;
+  alarm: number;
+}
+
 /** Everything that goes through Raft as a normal entry. */
-export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp | MemberAttrOp | MemberUpdateOp | LeaseGrantOp | LeaseRevokeOp;
+export type WriteOp = PutOp | DeleteOp | TxnOp | CompactOp | MemberAttrOp | MemberUpdateOp | LeaseGrantOp | LeaseRevokeOp | AlarmOp;
 
 /** Result of a range. */
 export interface RangeResult {
@@ -205,8 +213,15 @@ export interface LeaseResult {
   revision: number;
 }
 
+/** Result of an alarm change: the alarms it activated or deactivated. */
+export interface AlarmResult {
+  kind: 'alarm';
+  alarms: { memberId: bigint; alarm: number }[];
+  revision: number;
+}
+
 /** Result of any write. */
-export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult | MemberResult | LeaseResult;
+export type WriteResult = PutResult | DeleteResult | TxnResult | CompactResult | MemberResult | LeaseResult | AlarmResult;
 
 const KIND_PUT = 1;
 const KIND_DELETE = 2;
@@ -218,6 +233,7 @@ const KIND_MEMBER_ATTR = 7;
 const KIND_MEMBER_UPDATE = 8;
 const KIND_LEASE_GRANT = 9;
 const KIND_LEASE_REVOKE = 10;
+const KIND_ALARM = 11;
 
 function flags(...bits: boolean[]): number {
   let f = 0;
@@ -251,6 +267,9 @@ function writeOp(w: Writer, op: RequestOp | WriteOp): void {
       return;
     case 'lease-revoke':
       w.byte(KIND_LEASE_REVOKE).varint64(op.id);
+      return;
+    case 'alarm':
+      w.byte(KIND_ALARM).byte(op.action === 'activate' ? 1 : 2).varint64(op.memberId).uvarint(op.alarm);
       return;
     case 'put':
       w.byte(KIND_PUT).bytes(op.key).bytes(op.value).varint64(op.lease).byte(flags(op.prevKv, op.ignoreValue, op.ignoreLease));
@@ -302,6 +321,11 @@ function readOp(r: Reader): RequestOp | WriteOp {
     }
     case KIND_LEASE_REVOKE:
       return { kind: 'lease-revoke', id: r.varint64() };
+    case KIND_ALARM: {
+      const action = r.byte() === 1 ? 'activate' : 'deactivate';
+      const memberId = BigInt.asUintN(64, r.varint64());
+      return { kind: 'alarm', action, memberId, alarm: r.uvarint() };
+    }
     case KIND_MEMBER_UPDATE: {
       const memberId = BigInt.asUintN(64, r.varint64());
       return { kind: 'member-update', memberId, peerURLs: readStrings(r) };

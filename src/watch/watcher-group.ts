@@ -1,26 +1,34 @@
 /**
  * Watchers and the group that matches keys to them. Pure: no I/O, no timers.
  *
- * A watcher wants every event on its key range with revision ≥ `minRev`. It is in one of these
- * states, owned by the hub:
- *   - synced:   minRev > the last notified revision; new events are sent as they are applied;
- *   - unsynced: behind; it catches up from stored history in bounded chunks;
- *   - victim:   its stream could not take more; it waits (unsynced) until the stream drains.
- * Example: a watcher created at start_revision 5 while the store is at 9 starts unsynced with
- * minRev 5, reads revisions 5..9 from history, then becomes synced with minRev 10.
+ * A watcher wants every event on its key range with revision ≥ its start revision. The hub owns
+ * its state (see README.md for the transitions and a worked example):
+ *   - synced:   it has every matching event up to the hub's last notified revision; new events are
+ *               sent as they are applied;
+ *   - unsynced: every matching event below `minRev` was sent, none at or above; it catches up from
+ *               stored history in bounded chunks;
+ *   - victim:   an unsynced watcher that got there because its stream could not take more; it
+ *               waits until the stream drains.
  */
 import { KeyRange, rangeContains } from '../mvcc/key-range';
 
 /** Where a watcher's responses go (one per client stream). */
 export interface WatchStreamRef {
-  /** True while the stream cannot take more responses. */
+  /** True while the stream cannot take more responses; the hub then hands it no events. */
   readonly paused: boolean;
 }
 
-/** A registered watcher. */
+/**
+ * A registered watcher: its stream, range, start revision (`startRev` > 0; the caller resolves 0 to
+ * "current + 1"), and the options of its create request.
+ */
 export class Watcher {
-  /** Next revision this watcher still needs. */
+  /**
+   * Next revision this watcher still needs while unsynced. While synced it may lag behind: the next
+   * revision is then max(minRev, the hub's notified revision + 1). Only the hub changes it.
+   */
   minRev: number;
+  /** Where the hub keeps it (see the file comment). Only the hub changes it. */
   state: 'synced' | 'unsynced' | 'victim' = 'unsynced';
   /** Set once canceled; a canceled watcher receives nothing more. */
   canceled = false;
@@ -56,7 +64,7 @@ export class WatcherGroup {
     return this.n;
   }
 
-  /** Adds a watcher. */
+  /** Adds a watcher (no-op when present). */
   add(w: Watcher): void {
     if (w.range.end === undefined) {
       let s = this.byKey.get(w.range.key);
@@ -94,14 +102,14 @@ export class WatcherGroup {
     return w.range.end === undefined ? (this.byKey.get(w.range.key)?.has(w) ?? false) : this.ranges.has(w);
   }
 
-  /** Calls fn for every watcher whose range contains the key. */
+  /** Calls fn for every watcher whose range contains the key (binary-string form). fn must not change the group. */
   forMatching(key: string, fn: (w: Watcher) => void): void {
     const s = this.byKey.get(key);
     if (s !== undefined) for (const w of s) fn(w);
     for (const w of this.ranges) if (rangeContains(w.range, key)) fn(w);
   }
 
-  /** Every watcher. */
+  /** Every watcher. The group must not change while iterating; copy first to change it. */
   *all(): IterableIterator<Watcher> {
     for (const s of this.byKey.values()) yield* s;
     yield* this.ranges;

@@ -45,7 +45,13 @@ describe('KeyIndex', () => {
     expect(ki.get(3)).toMatchObject({ modMain: 3, version: 2 });
     keep = new Set<string>();
     ki.compact(4, keep);
-    expect([...keep]).toEqual([]); // the tombstone at 4 ended the generation
+    // A tombstone exactly at the compaction revision stays (a watch from 4 must still see the delete).
+    expect([...keep]).toEqual(['4_0']);
+    expect(ki.gens.length).toBe(2);
+    expect(ki.get(4)).toBeUndefined();
+    keep = new Set<string>();
+    ki.compact(5, keep);
+    expect([...keep]).toEqual([]); // now the ended generation is gone
     expect(ki.gens.length).toBe(1);
     keep = new Set<string>();
     ki.compact(6, keep);
@@ -53,14 +59,28 @@ describe('KeyIndex', () => {
     expect(ki.get(7)).toMatchObject({ modMain: 7, version: 2, createdMain: 6 });
   });
 
-  test('compaction at a tombstone of the only generation empties the index', () => {
+  test('compaction keeps a tombstone at the compaction revision, and drops it past it', () => {
     const ki = new KeyIndex();
     ki.put(2, 0);
     ki.tombstone(3, 0);
-    const keep = new Set<string>();
+    let keep = new Set<string>();
     ki.compact(3, keep);
+    expect([...keep]).toEqual(['3_0']);
+    expect(ki.isEmpty()).toBe(false);
+    keep = new Set<string>();
+    ki.compact(4, keep);
     expect(keep.size).toBe(0);
     expect(ki.isEmpty()).toBe(true);
+  });
+
+  test('a tombstone restored without its earlier revisions reads as absent', () => {
+    const ki = new KeyIndex();
+    ki.restoreTombstone(5, 1);
+    expect(ki.isLive()).toBe(false);
+    expect(ki.get(5)).toBeUndefined();
+    expect(ki.get(9)).toBeUndefined();
+    ki.put(7, 0);
+    expect(ki.get(7)).toMatchObject({ version: 1, createdMain: 7 });
   });
 
   test('keep() predicts what compact() keeps', () => {

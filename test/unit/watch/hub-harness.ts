@@ -29,11 +29,13 @@ export type Recorded =
 
 /** A stream stand-in: records responses; `paused` is set by the test. */
 export class FakeSink implements WatchSink {
+  /** Set by the test; the hub must hand over nothing while it is true. */
   paused = false;
+  /** Everything received, in order. */
   readonly log: Recorded[] = [];
 
   sendEvents(w: Watcher, events: WatchEvent[], rev: number): void {
-    // Copy the array: the hub may reuse nothing, but a test must see what was sent at that moment.
+    // Copied, so that nothing done to the array later changes what the test sees.
     this.log.push({ kind: 'events', watchId: w.id, rev, events: [...events], whilePaused: this.paused });
   }
 
@@ -131,14 +133,17 @@ export class HubFixture {
     return w;
   }
 
+  /** Applies a Put; resolves with its revision. */
   async put(key: string, value: string): Promise<number> {
     return (await applyPut(this.store, putOp(key, value), noLeases)).revision;
   }
 
+  /** Applies a DeleteRange of one key or of [key, end); resolves with the header revision. */
   async del(key: string, end?: string): Promise<number> {
     return (await applyDelete(this.store, delOp(key, end), noLeases)).revision;
   }
 
+  /** Applies a Txn; resolves with the header revision. */
   async txn(compare: Compare[], success: RequestOp[], failure: RequestOp[] = []): Promise<number> {
     const op: TxnOp = { kind: 'txn', compare, success, failure };
     return (await applyTxn(this.store, op, noLeases)).revision;
@@ -174,6 +179,7 @@ export class HubFixture {
     }
   }
 
+  /** Stops the hub, waits for pending writes and removes the temp dir. */
   async close(): Promise<void> {
     this.hub.close();
     await Promise.all(this.flushes);

@@ -237,7 +237,11 @@ async function run(ops: Op[], chunk: number): Promise<void> {
     for (const t of tracked) {
       const sink = sinks[t.sink]!;
       const got = sink.events(t.w.id).map(viewOf);
-      const want = expected(model, t);
+      // prev_kv is read at mod_revision - 1; when that revision has been compacted by the time the
+      // event is delivered it is omitted (etcd does the same), so either form is right there.
+      const want = expected(model, t).map((e, i) =>
+        e.mod - 1 < fx.store.compactRev && got[i] !== undefined && got[i]!.mod === e.mod && got[i]!.prev === null ? { ...e, prev: null } : e,
+      );
       const compacted = sink.log.filter((r) => r.kind === 'compacted' && r.watchId === t.w.id);
       if (compacted.length > 0) {
         expect({ id: t.w.id, start: t.start, mayBeCompacted: t.mayBeCompacted }).toEqual({ id: t.w.id, start: t.start, mayBeCompacted: true });

@@ -4,6 +4,7 @@
  * (victims), compaction, progress notifications, cancel, and switching to a new store.
  */
 import * as fs from 'node:fs';
+import { KvStore } from '../../../src/mvcc/kv-store';
 import { applyPut, noLeases } from '../../../src/server/kv-apply';
 import { FakeSink, HubFixture, delOp, putOp, str, versionIs, viewOf } from './hub-harness';
 
@@ -215,7 +216,7 @@ describe('slow streams (victims)', () => {
     fx = await HubFixture.open({ chunk: 2 });
     const sink = new FakeSink();
     const other = new FakeSink();
-    fx.watch(sink, 0, 'k', { end: 'l', prevKv: true });
+    const slow = fx.watch(sink, 0, 'k', { end: 'l', prevKv: true });
     fx.watch(other, 0, 'k', { end: 'l' });
     await fx.settle();
     await fx.put('k1', 'a');
@@ -232,11 +233,13 @@ describe('slow streams (victims)', () => {
     // While paused: nothing sent, and the watcher is parked as unsynced (no queue of events).
     expect(sink.log).toHaveLength(1);
     expect(fx.hub.counts().unsynced).toBe(1);
+    expect(slow.state).toBe('victim');
     // The other stream was not held back.
     expect(other.events(0)).toHaveLength(44);
     sink.paused = false;
     fx.hub.kick();
     await fx.synced();
+    expect(slow.state).toBe('synced');
     expect(sink.sentWhilePaused()).toBe(0);
     expect(sink.events(0).map((e) => ({ ...viewOf(e), prev: null }))).toEqual(other.events(0).map(viewOf));
     expectAtomic(sink, 0);
@@ -352,40 +355,61 @@ function assertBookmarks(sink: FakeSink): void {
 }
 
 describe('switching to a new store (snapshot installed)', () => {
-  test('watchers catch up from the new store without repeats, gaps or spurious compaction', async () => {
+  /** Three watchers synced at revision 3 (the last events of two of them are older); the snapshot holds revisions up to 9, compacted at `compactAt`. */
+  async function switchStores(compactAt: number, check: (sink: FakeSink, s2: KvStore) => Promise<void>): Promise<void> {
     fx = await HubFixture.open();
     const sink = new FakeSink();
     fx.watch(sink, 0, 'q', { prevKv: true });
     fx.watch(sink, 1, 'a', { end: 'z' });
+    fx.watch(sink, 2, 'zz');
     await fx.settle();
-    await fx.put('a', '1'); // 2
-    await fx.put('q', '1'); // 3
+    await fx.put('q', '1'); // 2
+    await fx.put('a', '1'); // 3
     await fx.settle();
-    // The snapshot holds the same history and more, compacted past the watchers' creation.
     const snap = await HubFixture.openStore();
     try {
       const s2 = snap.store;
-      await applyPut(s2, putOp('a', '1'), noLeases);
       await applyPut(s2, putOp('q', '1'), noLeases);
+      await applyPut(s2, putOp('a', '1'), noLeases);
       for (let i = 0; i < 5; i++) await applyPut(s2, putOp('m', String(i)), noLeases); // 4..8
       await applyPut(s2, putOp('q', '2'), noLeases); // 9
-      s2.compact(5);
+      s2.compact(compactAt);
       await s2.flush(1, 1);
       await fx.hub.suspend();
-      fx.hub.setStore(s2);
       s2.onCommit = (rev, changes) => fx.hub.notify(rev, changes);
+      fx.hub.setStore(s2);
       await fx.synced();
-      expect(sink.log.some((r) => r.kind === 'compacted')).toBe(false);
-      expect(sink.events(0).map((e) => `${e.kv.modRevision}:${str(e.kv.value)}:${e.prevKv ? str(e.prevKv.value) : '-'}`)).toEqual(['3:1:-', '9:2:1']);
-      expect(sink.events(1).map((e) => e.kv.modRevision)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
-      await applyPut(s2, putOp('q', '3'), noLeases); // 10, live from the new store
-      await fx.settle();
-      expect(sink.events(0).map((e) => e.kv.modRevision)).toEqual([3, 9, 10]);
+      await check(sink, s2);
       await s2.flushed();
     } finally {
       await fx.settle();
       await snap.backend.close();
       fs.rmSync(snap.dir, { recursive: true, force: true });
     }
+  }
+
+  test('watchers catch up from the new store without repeats or gaps, and continue live', async () => {
+    // Compacted past the watchers' creation (revision 1) but not past what they already have (3).
+    await switchStores(4, async (sink, s2) => {
+      expect(sink.log.some((r) => r.kind === 'compacted')).toBe(false);
+      expect(sink.events(0).map((e) => `${e.kv.modRevision}:${str(e.kv.value)}:${e.prevKv ? str(e.prevKv.value) : '-'}`)).toEqual(['2:1:-', '9:2:1']);
+      expect(sink.events(1).map((e) => e.kv.modRevision)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+      await applyPut(s2, putOp('q', '3'), noLeases); // 10, live from the new store
+      await fx.settle();
+      expect(sink.events(0).map((e) => e.kv.modRevision)).toEqual([2, 9, 10]);
+      expect(fx.hub.counts()).toEqual({ synced: 3, unsynced: 0 });
+    });
+  });
+
+  test('watchers are canceled when the revisions they still need were compacted in the new store', async () => {
+    await switchStores(5, async (sink) => {
+      const canceled = sink.log.filter((r) => r.kind === 'compacted').sort((x, y) => x.watchId - y.watchId);
+      expect(canceled).toEqual([
+        { kind: 'compacted', watchId: 0, compactRev: 5, whilePaused: false },
+        { kind: 'compacted', watchId: 1, compactRev: 5, whilePaused: false },
+        { kind: 'compacted', watchId: 2, compactRev: 5, whilePaused: false },
+      ]);
+      expect(fx.hub.counts()).toEqual({ synced: 0, unsynced: 0 });
+    });
   });
 });
