@@ -42,6 +42,7 @@ import { IdGenerator, computeClusterId, computeMemberId } from './ids';
 import { Member, Membership, decodeMember, encodeMember } from './membership';
 import { RaftDriver } from './raft-driver';
 import type { Logger } from './logger';
+import type { ServerMetrics } from './metrics';
 
 /** A member of the initial cluster. */
 export interface InitialMember {
@@ -78,6 +79,8 @@ export interface ServerOptions {
   logger: Logger;
   /** Crash-test hook called at the driver's failpoints (see RaftDriver). */
   failpoint?: (name: string) => void;
+  /** Where leader changes, failed proposals and disk latencies are recorded; none when absent. */
+  metrics?: ServerMetrics;
 }
 
 interface Waiter {
@@ -105,6 +108,10 @@ export class EtcdServer {
   leader: NodeId = NONE;
   /** Last applied log index. */
   appliedIndex = 0;
+  /** Proposals (writes and membership changes) still waiting for their result. */
+  get pendingProposals(): number {
+    return this.waiters.size;
+  }
   /** When the current leader was elected (ms), for timeout error selection. */
   leaderSince = 0;
   store: KvStore;
@@ -325,6 +332,7 @@ export class EtcdServer {
         installSnapshot: (snap) => this.installSnapshot(snap),
         fatal: (err) => this.fatal(err),
         failpoint: this.opts.failpoint,
+        walSynced: (seconds) => this.opts.metrics?.walFsync.observe(seconds),
       },
       log,
     );
@@ -369,6 +377,7 @@ export class EtcdServer {
       if (isLeader && !wasLeader) this.lessor.promote(this.opts.electionTicks * this.opts.heartbeatMs);
       if (!isLeader && wasLeader) this.lessor.demote();
       if (ss.lead !== NONE) {
+        this.opts.metrics?.leaderChanges.inc();
         for (const w of this.leaderWaiters.splice(0)) w();
         this.publishAttributes();
       }
@@ -520,7 +529,11 @@ export class EtcdServer {
     this.appliedIndex = last.index;
     if (last.index > this.consistentIndex) {
       this.consistentIndex = last.index;
-      this.store.flush(last.index, last.term).catch((err: unknown) => this.fatal(err));
+      const flushStart = performance.now();
+      this.store.flush(last.index, last.term).then(
+        () => this.opts.metrics?.backendCommit.observe((performance.now() - flushStart) / 1000),
+        (err: unknown) => this.fatal(err),
+      );
     }
     this.resolveAppliedWaiters();
     if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.snapshot(last);
@@ -761,24 +774,37 @@ export class EtcdServer {
     return new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
+        this.opts.metrics?.proposalsFailed.inc();
         reject(this.timeoutError(start));
       }, this.opts.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer });
-      this.tryPropose(id, () => this.driver.propose(data));
+      this.queueProposal(id, data);
     });
+  }
+
+  private queueProposal(id: bigint, data: Uint8Array): void {
+    this.driver.propose(data, (err) => this.retryLater(id, err, () => this.queueProposal(id, data)));
+  }
+
+  /** A proposal was dropped: retry when a leader is known (the request's timer still runs). */
+  private retryLater(id: bigint, err: unknown, again: () => void): void {
+    if (!(err instanceof ProposalDroppedError)) {
+      // The core refused the request itself (e.g. an invalid configuration change).
+      this.settle(id, undefined, err instanceof EtcdError ? err : new EtcdError(2, err instanceof Error ? err.message : String(err)));
+      return;
+    }
+    const retry = (): void => {
+      if (this.waiters.has(id)) again();
+    };
+    if (this.leader === NONE) this.leaderWaiters.push(retry);
+    else setTimeout(retry, this.opts.heartbeatMs).unref();
   }
 
   private tryPropose(id: bigint, fn: () => void): void {
     try {
       fn();
     } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err;
-      // No leader (or a transfer or conf change in progress): retry when a leader is known.
-      const retry = (): void => {
-        if (this.waiters.has(id)) this.tryPropose(id, fn);
-      };
-      if (this.leader === NONE) this.leaderWaiters.push(retry);
-      else setTimeout(retry, this.opts.heartbeatMs).unref();
+      this.retryLater(id, err, () => this.tryPropose(id, fn));
     }
   }
 
@@ -797,6 +823,7 @@ export class EtcdServer {
     return new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
+        this.opts.metrics?.proposalsFailed.inc();
         reject(this.timeoutError(start));
       }, this.opts.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer });

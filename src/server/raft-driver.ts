@@ -35,6 +35,8 @@ export interface DriverHooks {
    * 'after-apply', 'after-advance'. The default does nothing.
    */
   failpoint?(name: 'after-persist' | 'after-send' | 'after-apply' | 'after-advance'): void;
+  /** Told how long each synced WAL save took, in seconds (the fsync latency). */
+  walSynced?(seconds: number): void;
 }
 
 /** Owns the Raft core, its stable log and the WAL. */
@@ -44,6 +46,8 @@ export class RaftDriver {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private idle: (() => void)[] = [];
+  private proposals: Uint8Array[] = [];
+  private dropHandlers: ((err: unknown) => void)[] = [];
   /** Whether the core was leader as of the last Ready's soft state. */
   private leader = false;
 
@@ -64,10 +68,28 @@ export class RaftDriver {
     this.schedule();
   }
 
-  /** Proposes application data. Throws the core's ProposalDroppedError when it cannot. */
-  propose(data: Uint8Array): void {
-    this.node.propose(data);
+  /**
+   * Queues application data for proposal. Everything queued before the next loop turn goes to the
+   * core as one batch (one append message per follower). `dropped` is called when the core refuses
+   * the batch (no leader, transfer in progress).
+   */
+  propose(data: Uint8Array, dropped: (err: unknown) => void): void {
+    this.proposals.push(data);
+    this.dropHandlers.push(dropped);
     this.schedule();
+  }
+
+  private flushProposals(): void {
+    if (this.proposals.length === 0) return;
+    const data = this.proposals;
+    const handlers = this.dropHandlers;
+    this.proposals = [];
+    this.dropHandlers = [];
+    try {
+      this.node.proposeBatch(data);
+    } catch (err) {
+      for (const h of handlers) h(err);
+    }
   }
 
   /** Proposes a membership change. */
@@ -114,7 +136,9 @@ export class RaftDriver {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
-      while (!this.stopped && this.node.hasReady()) {
+      for (;;) {
+        this.flushProposals();
+        if (this.stopped || !this.node.hasReady()) break;
         const rd = this.node.ready();
         if (rd.softState !== undefined) {
           this.leader = rd.softState.role === 'leader';
@@ -131,7 +155,9 @@ export class RaftDriver {
           this.storage.applySnapshot(rd.snapshot);
         }
         if (rd.hardState !== undefined || rd.entries.length > 0) {
+          const saveStart = performance.now();
           await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+          if (rd.mustSync) this.hooks.walSynced?.((performance.now() - saveStart) / 1000);
           if (rd.entries.length > 0) this.storage.append(rd.entries);
           if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
           this.hooks.failpoint?.('after-persist');
@@ -155,7 +181,7 @@ export class RaftDriver {
       this.idle = [];
       for (const w of waiters) w();
     }
-    if (this.node.hasReady()) this.schedule();
+    if (this.proposals.length > 0 || this.node.hasReady()) this.schedule();
   }
 
   /** Stops ticking and processing; waits for the iteration in flight, then closes the WAL. */
