@@ -12,7 +12,10 @@
  */
 import { RawNode } from '../raft/raw-node';
 import { MemoryStorage } from '../raft/memory-storage';
-import { ConfChange, Entry, Message, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
+import { ConfChange, Entry, EntryType, Message, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
+
+/** Committed entries allowed to wait for apply before the loop stops taking new batches. */
+const MAX_APPLY_BACKLOG = 20000;
 import { Wal } from '../storage/wal';
 import type { Logger } from './logger';
 
@@ -47,6 +50,9 @@ export class RaftDriver {
   private stopped = false;
   private idle: (() => void)[] = [];
   private proposals: Uint8Array[] = [];
+  /** Applies run in this chain, in log order, behind the loop. */
+  private applyChain: Promise<void> = Promise.resolve();
+  private applyBacklog = 0;
   private dropHandlers: ((err: unknown) => void)[] = [];
   /** Whether the core was leader as of the last Ready's soft state. */
   private leader = false;
@@ -150,6 +156,7 @@ export class RaftDriver {
         if (early) this.hooks.send(rd.messages);
         if (rd.snapshot !== undefined) {
           // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
+          await this.applyChain;
           await this.hooks.installSnapshot(rd.snapshot);
           await this.wal.saveSnapshot(rd.snapshot.meta);
           this.storage.applySnapshot(rd.snapshot);
@@ -166,8 +173,18 @@ export class RaftDriver {
         if (rd.messages.length > 0) this.hooks.failpoint?.('after-send');
         if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
         if (rd.committedEntries.length > 0) {
-          await this.hooks.apply(rd.committedEntries);
-          this.hooks.failpoint?.('after-apply');
+          // Apply runs behind the loop, in order, so the next batch is persisted while this one
+          // is applied. Configuration changes are applied before the loop goes on (the core must
+          // know the new configuration), and the backlog is bounded.
+          const entries = rd.committedEntries;
+          this.applyBacklog += entries.length;
+          this.applyChain = this.applyChain.then(async () => {
+            await this.hooks.apply(entries);
+            this.applyBacklog -= entries.length;
+            this.hooks.failpoint?.('after-apply');
+          });
+          this.applyChain.catch((err: unknown) => this.hooks.fatal(err));
+          if (this.applyBacklog > MAX_APPLY_BACKLOG || entries.some((e) => e.type === EntryType.ConfChange)) await this.applyChain;
         }
         this.node.advance();
         this.hooks.failpoint?.('after-advance');
@@ -189,6 +206,7 @@ export class RaftDriver {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.stopped = true;
     if (this.running) await new Promise<void>((r) => this.idle.push(r));
+    await this.applyChain.catch(() => undefined);
     await this.wal.close();
     this.log.info('raft driver stopped');
   }
