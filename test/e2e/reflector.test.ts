@@ -191,3 +191,62 @@ test('list+watch sees every change exactly once, in order, across a leader kill 
   expect(seen.length).toBeGreaterThan(100);
   expect(reconnects).toBeGreaterThanOrEqual(1);
 }, 120000);
+
+function openWatch(ep: string, key: string, hasLeader: boolean): { events: number[]; errors: { code: number; details: string }[]; close: () => void } {
+  const client = new pkg.etcdserverpb.Watch!(ep, grpc.credentials.createInsecure());
+  const md = new grpc.Metadata();
+  if (hasLeader) md.set('hasleader', 'true');
+  const stream = (client as unknown as { Watch: (md: grpc.Metadata) => grpc.ClientDuplexStream<Msg, Msg> }).Watch(md);
+  const events: number[] = [];
+  const errors: { code: number; details: string }[] = [];
+  stream.on('data', (r: Msg) => {
+    for (const e of (r.events as Msg[]) ?? []) events.push(Number((e.kv as Msg).mod_revision));
+  });
+  stream.on('error', (e: grpc.ServiceError) => errors.push({ code: e.code, details: e.details }));
+  stream.write({ create_request: { key: Buffer.from(key), range_end: Buffer.from(`${key}\xff`) } });
+  return {
+    events,
+    errors,
+    close: () => {
+      stream.cancel();
+      client.close();
+    },
+  };
+}
+
+test('a watch on a follower keeps delivering through a leader change', async () => {
+  const c = await startCluster(3);
+  const leader = await c.waitLeader();
+  const follower = c.slots.find((s) => s !== leader)!;
+  const w = openWatch(`127.0.0.1:${follower.clientPort}`, 'lc/', true);
+  await sleep(300);
+  for (let i = 0; i < 5; i++) expect((await c.ctl(['put', `lc/${i}`, 'a'])).code).toBe(0);
+  await c.kill(leader);
+  for (let i = 5; i < 10; i++) {
+    let ok = false;
+    for (let t = 0; t < 50 && !ok; t++) ok = (await c.ctl(['put', `lc/${i}`, 'b', '--command-timeout=2s'])).code === 0;
+    expect(ok).toBe(true);
+  }
+  const deadline = Date.now() + 10000;
+  while (w.events.length < 10 && Date.now() < deadline) await sleep(100);
+  expect(w.errors).toEqual([]);
+  expect(w.events.length).toBe(10);
+  expect([...w.events].sort((a, b) => a - b)).toEqual(w.events);
+  w.close();
+}, 90000);
+
+test('a watch stream that requires a leader is canceled with "etcdserver: no leader" when the quorum is gone', async () => {
+  const c = await startCluster(3);
+  const leader = await c.waitLeader();
+  const follower = c.slots.find((s) => s !== leader)!;
+  const required = openWatch(`127.0.0.1:${follower.clientPort}`, 'nl/', true);
+  const plain = openWatch(`127.0.0.1:${follower.clientPort}`, 'nl/', false);
+  await sleep(300);
+  for (const s of c.slots) if (s !== follower) await c.kill(s);
+  const deadline = Date.now() + 15000;
+  while (required.errors.length === 0 && Date.now() < deadline) await sleep(100);
+  expect(required.errors).toEqual([{ code: 14, details: 'etcdserver: no leader' }]);
+  expect(plain.errors).toEqual([]);
+  required.close();
+  plain.close();
+}, 60000);
