@@ -86,12 +86,14 @@ export interface ServerOptions {
 interface Waiter {
   resolve: (r: WriteResult) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  /** When the request was made and when it times out (ms). */
+  start: number;
+  deadline: number;
 }
 
 interface ReadBatch {
   ctx: Uint8Array;
-  waiters: { resolve: () => void; reject: (e: Error) => void }[];
+  waiters: { resolve: () => void; reject: (e: Error) => void; start: number; deadline: number }[];
 }
 
 /** Identity of a member, kept beside the state (not inside it: a snapshot from the leader replaces the state). */
@@ -138,6 +140,7 @@ export class EtcdServer {
   /** On-disk size of the state, refreshed every second (for the quota and Status). */
   dbSize = 0;
   private sizeTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private raisingNoSpace = false;
   private compactor: Compactor;
   private driver!: RaftDriver;
@@ -543,7 +546,6 @@ export class EtcdServer {
     const w = this.waiters.get(id);
     if (w === undefined) return;
     this.waiters.delete(id);
-    clearTimeout(w.timer);
     if (failure !== undefined) w.reject(failure);
     else w.resolve(result!);
   }
@@ -772,14 +774,42 @@ export class EtcdServer {
     if (data.length > this.opts.maxRequestBytes) return Promise.reject(Errors.requestTooLarge());
     const start = Date.now();
     return new Promise<WriteResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        this.opts.metrics?.proposalsFailed.inc();
-        reject(this.timeoutError(start));
-      }, this.opts.requestTimeoutMs);
-      this.waiters.set(id, { resolve, reject, timer });
+      this.addWaiter(id, resolve, reject, start);
       this.queueProposal(id, data);
     });
+  }
+
+  /**
+   * Registers a caller waiting for request `id`. Timeouts are enforced by one periodic sweep rather
+   * than a timer per request (cheaper on the hot path).
+   */
+  private addWaiter(id: bigint, resolve: (r: WriteResult) => void, reject: (e: Error) => void, start: number): void {
+    this.waiters.set(id, { resolve, reject, start, deadline: start + this.opts.requestTimeoutMs });
+    this.ensureSweep();
+  }
+
+  private ensureSweep(): void {
+    if (this.sweepTimer !== undefined || this.stopping) return;
+    this.sweepTimer = setInterval(() => this.sweepWaiters(), Math.min(100, this.opts.requestTimeoutMs));
+    this.sweepTimer.unref();
+  }
+
+  private sweepWaiters(): void {
+    const now = Date.now();
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > now) continue;
+      this.waiters.delete(id);
+      this.opts.metrics?.proposalsFailed.inc();
+      w.reject(this.timeoutError(w.start));
+    }
+    // Reads waiting for a read index: reject the expired ones (a later answer finds them settled).
+    for (const batch of [this.inflightRead, this.nextRead]) {
+      if (batch === undefined) continue;
+      const live = batch.waiters.filter((w) => w.deadline > now);
+      if (live.length === batch.waiters.length) continue;
+      for (const w of batch.waiters) if (w.deadline <= now) w.reject(this.timeoutError(w.start));
+      batch.waiters = live;
+    }
   }
 
   private queueProposal(id: bigint, data: Uint8Array): void {
@@ -821,12 +851,7 @@ export class EtcdServer {
       cc.context = Buffer.from(JSON.stringify({ id: cc.nodeId.toString(16), reqId: id.toString(16) }));
     }
     return new Promise<WriteResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(id);
-        this.opts.metrics?.proposalsFailed.inc();
-        reject(this.timeoutError(start));
-      }, this.opts.requestTimeoutMs);
-      this.waiters.set(id, { resolve, reject, timer });
+      this.addWaiter(id, resolve, reject, start);
       this.tryPropose(id, () => this.driver.proposeConfChange(cc));
     });
   }
@@ -871,17 +896,8 @@ export class EtcdServer {
         this.nextRead = { ctx, waiters: [] };
       }
       const start = Date.now();
-      const timer = setTimeout(() => reject(this.timeoutError(start)), this.opts.requestTimeoutMs);
-      this.nextRead.waiters.push({
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+      this.nextRead.waiters.push({ resolve, reject, start, deadline: start + this.opts.requestTimeoutMs });
+      this.ensureSweep();
       this.issueRead();
     });
   }
@@ -949,8 +965,8 @@ export class EtcdServer {
     this.hub.close();
     await this.driver.stop();
     await this.transport?.stop();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     for (const [id, w] of this.waiters) {
-      clearTimeout(w.timer);
       w.reject(Errors.stopped());
       this.waiters.delete(id);
     }
