@@ -60,8 +60,8 @@ describe('defaults (etcd 3.5 documented values)', () => {
     expect(c.maxTxnOps).toBe(128);
     expect(c.quotaBackendBytes).toBe(0);
     expect(c.quotaBackendBytesEffective).toBe(2 * 1024 * 1024 * 1024);
-    expect(c.snapshotCount).toBe(100000);
-    expect(c.snapshotCountEffective).toBe(100000);
+    expect(c.snapshotCount).toBe(10000);
+    expect(c.snapshotCountEffective).toBe(10000);
     expect(c.heartbeatIntervalMs).toBe(100);
     expect(c.electionTimeoutMs).toBe(1000);
     expect(c.logLevel).toBe('info');
@@ -627,7 +627,7 @@ describe('sizes and integers', () => {
   test('snapshot-count 0 means the default', () => {
     const c = cfg('--snapshot-count=0');
     expect(c.snapshotCount).toBe(0);
-    expect(c.snapshotCountEffective).toBe(100000);
+    expect(c.snapshotCountEffective).toBe(10000);
     expect(cfg('--snapshot-count=5').snapshotCountEffective).toBe(5);
   });
 });
