@@ -46,6 +46,20 @@ export function notFoundHandler(_req: http.IncomingMessage, res: http.ServerResp
   res.end(body);
 }
 
+/** HTTP/1 servers whose connection tracking was started here. */
+const tracked = new WeakSet<http.Server>();
+
+/**
+ * Node starts an http.Server's connection tracking (headers and request timeouts, closing idle
+ * connections on close) when it emits 'listening'. A server that only receives handed-over
+ * sockets never listens, so the event is emitted once for it here.
+ */
+function startConnectionTracking(server: http.Server): void {
+  if (server.listening || tracked.has(server)) return;
+  tracked.add(server);
+  server.emit('listening');
+}
+
 /** Options of a ClientListener. */
 export interface ClientListenerOptions {
   /** Address to bind (an IP literal or host name; "0.0.0.0" / "::" for all). */
@@ -56,8 +70,9 @@ export interface ClientListenerOptions {
   grpcServer: grpc.Server;
   /**
    * Who serves HTTP/1.x connections: an http.Server (which needs not listen anywhere; sockets are
-   * handed to it with its 'connection' event) or a request listener, for which the listener makes
-   * and owns an http.Server. Default: `notFoundHandler`.
+   * handed to it with its 'connection' event, and if it is not listening its 'listening' event is
+   * emitted once so that Node enforces its timeouts) or a request listener, for which the listener
+   * makes and owns an http.Server (closed by `stop()`). Default: `notFoundHandler`.
    */
   http1?: http.Server | http.RequestListener;
   /** Time limit for classifying a connection, in ms (default 1000). */
@@ -141,11 +156,7 @@ export class ClientListener {
         const addr = server.address();
         this.boundPort = typeof addr === 'object' && addr !== null ? addr.port : this.opts.port;
         this.injector = this.opts.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-        if (this.ownsHttp1) {
-          // Node starts its HTTP/1 connection tracking (headers and request timeouts, idle
-          // connection closing) on 'listening'; this server only ever receives handed-over sockets.
-          this.http1.emit('listening');
-        }
+        startConnectionTracking(this.http1);
         resolve(this.boundPort);
       });
     });

@@ -11,10 +11,10 @@
  * server saw the connection (see protocol-sniffer.ts): that ACK answers the listener, not the
  * server, and an unexpected ACK is a connection error for the server.
  *
- * Worked example: HEADERS(stream 1, END_HEADERS) with block 83 86 41 90 <Huffman
- * "http://127.0.0.1:2379"> ... becomes HEADERS(stream 1, END_HEADERS) with block 83 86 41 8b
- * <Huffman "127.0.0.1:2379"> ..., and the next request's `:authority` is sent by index (be) since
- * the rewritten value is now in both dynamic tables.
+ * Worked example: HEADERS(stream 1, END_HEADERS) with block 83 86 41 8f <15 octets: Huffman
+ * "http://127.0.0.1:2379"> ... becomes HEADERS(stream 1, END_HEADERS) with block 83 86 41 8a
+ * <10 octets: Huffman "127.0.0.1:2379"> ..., and the next request's `:authority` goes out as the
+ * one octet be (dynamic index 62), since the rewritten value is now in both dynamic tables.
  */
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';

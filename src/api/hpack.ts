@@ -35,6 +35,13 @@ export class HpackError extends Error {
 /** The default and initial value of SETTINGS_HEADER_TABLE_SIZE, in octets. */
 export const DEFAULT_HEADER_TABLE_SIZE = 4096;
 
+/**
+ * Default bound on a decoded header list, in octets counted as for SETTINGS_MAX_HEADER_LIST_SIZE
+ * (name + value + 32 per field): 1 MiB. Indexed fields make decoding amplify (one octet can stand
+ * for a 4 KiB entry), so a decoder must stop somewhere.
+ */
+export const DEFAULT_MAX_HEADER_LIST_SIZE = 1024 * 1024;
+
 /** Octets an entry takes in a dynamic table: name + value + 32 (RFC 7541 §4.1). */
 export function entrySize(name: string, value: string): number {
   return name.length + value.length + 32;
@@ -321,13 +328,16 @@ export class HpackDecoder {
   /** The receiver's dynamic table. */
   readonly table: DynamicTable;
   private limit: number;
+  private readonly maxListSize: number;
 
   /**
    * `maxTableSize`: the SETTINGS_HEADER_TABLE_SIZE the receiver announced (default 4096); table
-   * size updates above it are errors.
+   * size updates above it are errors. `maxHeaderListSize`: a block whose decoded fields add up to
+   * more (name + value + 32 each) is an error (default 1 MiB).
    */
-  constructor(maxTableSize = DEFAULT_HEADER_TABLE_SIZE) {
+  constructor(maxTableSize = DEFAULT_HEADER_TABLE_SIZE, maxHeaderListSize = DEFAULT_MAX_HEADER_LIST_SIZE) {
     this.limit = maxTableSize;
+    this.maxListSize = maxHeaderListSize;
     this.table = new DynamicTable(maxTableSize);
   }
 
@@ -340,10 +350,17 @@ export class HpackDecoder {
   /**
    * Decodes one complete header block (HEADERS + CONTINUATION fragments joined) into its fields,
    * in order, each tagged with the representation the sender used. Throws HpackError on any
-   * malformed input; after that the decoder's state is undefined and the connection must end.
+   * malformed input or when the list exceeds the size bound; after that the decoder's state is
+   * undefined and the connection must end.
    */
   decode(block: Uint8Array): HeaderField[] {
     const out: HeaderField[] = [];
+    let listSize = 0;
+    const emit = (f: HeaderField): void => {
+      listSize += entrySize(f.name, f.value);
+      if (listSize > this.maxListSize) throw new HpackError(`header list larger than ${this.maxListSize} octets`);
+      out.push(f);
+    };
     let pos = 0;
     while (pos < block.length) {
       const b = block[pos] ?? 0;
@@ -351,12 +368,12 @@ export class HpackDecoder {
         const { value: index, next } = decodeInteger(block, pos, 7);
         if (index === 0) throw new HpackError('indexed header field with index 0');
         const [name, value] = this.lookup(index);
-        out.push({ name, value, indexing: 'incremental' });
+        emit({ name, value, indexing: 'incremental' });
         pos = next;
       } else if ((b & 0xc0) === 0x40) {
         const f = this.literal(block, pos, 6, 'incremental');
         this.table.add(f.field.name, f.field.value);
-        out.push(f.field);
+        emit(f.field);
         pos = f.next;
       } else if ((b & 0xe0) === 0x20) {
         if (out.length > 0) throw new HpackError('dynamic table size update after a header field');
@@ -366,7 +383,7 @@ export class HpackDecoder {
         pos = next;
       } else {
         const f = this.literal(block, pos, 4, (b & 0x10) !== 0 ? 'never' : 'none');
-        out.push(f.field);
+        emit(f.field);
         pos = f.next;
       }
     }

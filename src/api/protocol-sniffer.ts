@@ -17,9 +17,9 @@
  *   the caller's time limit) with the preface complete the answer is `h2-rewrite`, the path that
  *   is correct for every client; with the preface incomplete it is `http1`.
  *
- * Worked example: etcdctl 3.4 sends preface, SETTINGS, WINDOW_UPDATE (pending; `prefaceComplete`
- * turns true and the listener writes SETTINGS), then SETTINGS ACK (pending), then HEADERS with
- * `:authority: http://127.0.0.1:2379` → `h2-rewrite`.
+ * Worked example: etcdctl 3.4 sends the preface and an empty SETTINGS frame, then waits (pending;
+ * `prefaceComplete` turns true and the listener writes its SETTINGS). Then come the SETTINGS
+ * ACK (pending) and HEADERS with `:authority: http://127.0.0.1:2379` → `h2-rewrite`.
  */
 import { CLIENT_PREFACE, FRAME_HEADER_SIZE, FrameFlag, FrameType, parseHeadersPayload, readFrameHeader } from './h2-frames';
 import { HpackDecoder, HpackError } from './hpack';
