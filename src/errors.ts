@@ -106,6 +106,11 @@ export const Errors = {
   permissionDenied: e(Code.PERMISSION_DENIED, 'etcdserver: permission denied'),
   authNotEnabled: e(Code.FAILED_PRECONDITION, 'etcdserver: authentication is not enabled'),
   watchRangeEmpty: e(Code.INVALID_ARGUMENT, 'mvcc: watcher range is empty'),
+  // The lock and election services answer with plain errors, which reach clients as UNKNOWN.
+  sessionExpired: e(Code.UNKNOWN, 'mutex: session is expired'),
+  electionNotLeader: e(Code.UNKNOWN, 'election: not leader'),
+  electionNoLeader: e(Code.UNKNOWN, 'election: no leader'),
+  leaderKeyMissing: e(Code.UNKNOWN, '"leader" field must be provided'),
 } as const;
 
 /** True when `err` is an EtcdError with the same code and message as the catalog entry `f` makes. */

@@ -4,16 +4,24 @@
  * its gRPC front end. The only place a real clock and real process signals are wired in.
  */
 
-import { ConfigError, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
+import * as http from 'node:http';
+import type { UntypedHandleCall } from '@grpc/grpc-js';
+import { ConfigError, ETCD_COMPAT_VERSION, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
 import { createLogger } from './server/logger';
 import { EtcdServer } from './server/etcd-server';
-import { createGrpcServer } from './api/grpc-server';
-import { ClientListener, notFoundHandler } from './api/client-listener';
+import { createGrpcServer, createNativeGrpcServer } from './api/grpc-server';
+import { ClientListener } from './api/client-listener';
+import { MetricsRegistry, ServerMetrics, registerProcessMetrics, serverStateOf } from './server/metrics';
+import { GrpcServerMetrics } from './api/grpc-metrics';
+import { Gateway } from './api/gateway';
+import { createHttpHandler, healthSourceOf } from './api/http-endpoints';
 import { kvHandlers } from './api/kv-service';
 import { watchHandlers } from './api/watch-service';
 import { clusterHandlers } from './api/cluster-service';
 import { maintenanceHandlers } from './api/maintenance-service';
 import { leaseHandlers } from './api/lease-service';
+import { lockHandlers } from './api/lock-service';
+import { electionHandlers } from './api/election-service';
 import { IdGenerator } from './server/ids';
 
 /**
@@ -56,6 +64,10 @@ async function main(): Promise<void> {
   for (const w of cfg.warnings) logger.warn(w);
   logger.info('starting member', { name: cfg.name, 'data-dir': cfg.dataDir, 'listen-client-urls': cfg.listenClientUrls.join(',') });
 
+  // One metrics registry for the process, handed to everything that records.
+  const metrics = new MetricsRegistry();
+  registerProcessMetrics(metrics, Date.now() / 1000 - process.uptime());
+  const serverMetrics = new ServerMetrics(metrics, ETCD_COMPAT_VERSION);
   const server = await EtcdServer.start({
     name: cfg.name,
     dataDir: cfg.dataDir,
@@ -77,15 +89,20 @@ async function main(): Promise<void> {
     electionTicks: cfg.electionTicks,
     requestTimeoutMs: cfg.requestTimeoutMs,
     logger,
+    metrics: serverMetrics,
   });
+  serverMetrics.bindServer(serverStateOf(server), server.memberId);
+  const grpcMethods = new Map<string, UntypedHandleCall>();
 
   const leaseIds = new IdGenerator(server.memberId ^ 0x5a5an, Date.now());
-  const grpcServer = createGrpcServer(
+  const grpcServer = (cfg.grpcEngine === 'grpc-js' ? createGrpcServer : createNativeGrpcServer)(
     {
       'etcdserverpb.KV': kvHandlers(server, { maxTxnOps: cfg.maxTxnOps }),
       'etcdserverpb.Cluster': clusterHandlers(server, { token: cfg.initialClusterToken, maxLearners: cfg.maxLearners }),
       'etcdserverpb.Maintenance': maintenanceHandlers(server),
       'etcdserverpb.Lease': leaseHandlers(server, leaseIds.id.bind(leaseIds)),
+      'v3lockpb.Lock': lockHandlers(server, leaseIds.id.bind(leaseIds)),
+      'v3electionpb.Election': electionHandlers(server, leaseIds.id.bind(leaseIds)),
       'etcdserverpb.Watch': watchHandlers(server, server.hub, {
         progressIntervalMs: cfg.progressNotifyIntervalMs,
         maxRequestBytes: cfg.maxRequestBytes,
@@ -94,11 +111,35 @@ async function main(): Promise<void> {
     {
       maxReceiveBytes: cfg.maxRequestBytes + 512 * 1024,
       guard: { hasLeader: () => server.leader !== 0n, isLearner: () => server.isLearner(), electionMs: cfg.electionTimeoutMs },
+      metrics: new GrpcServerMetrics(metrics),
+      onRegister: (path, handler) => grpcMethods.set(path, handler),
     },
   );
+  const endpoints = {
+    health: healthSourceOf(server, cfg.requestTimeoutMs),
+    registry: metrics,
+    serverMetrics,
+    logger,
+  };
+  // The client port's HTTP/1 side: health, version, metrics and the JSON gateway (with CORS, as etcd).
+  const clientHttp = http.createServer(
+    { requestTimeout: 0 },
+    createHttpHandler({ ...endpoints, version: ETCD_COMPAT_VERSION, cors: true, gateway: new Gateway({ methods: grpcMethods, maxRequestBytes: cfg.maxRequestBytes + 512 * 1024, logger }) }),
+  );
+  // --listen-metrics-urls: /metrics and the health endpoints only (no CORS, no /version, no gateway).
+  const metricsHttp = createHttpHandler(endpoints);
+  for (const hp of cfg.listenMetrics) {
+    const host = bindHostFor(hp.host);
+    const srv = http.createServer(metricsHttp);
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(hp.port, host, () => resolve());
+    });
+    logger.info('serving metrics', { address: `${host}:${hp.port}` });
+  }
   for (const hp of cfg.listenClient) {
     const host = bindHostFor(hp.host);
-    const listener = new ClientListener({ host, port: hp.port, grpcServer, http1: notFoundHandler, logger });
+    const listener = new ClientListener({ host, port: hp.port, grpcServer, http1: clientHttp, logger });
     const port = await listener.start();
     logger.info('serving client traffic', { address: `${host}:${port}` });
   }

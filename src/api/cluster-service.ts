@@ -45,7 +45,8 @@ function validUrls(urls: unknown): string[] {
 /** Builds the Cluster handlers. */
 export function clusterHandlers(s: EtcdServer, opts: { token: string; maxLearners: number }): Handlers {
   const list = (): Record<string, unknown>[] => s.membership.list().map(memberObject);
-  const header = (): Record<string, unknown> => headerObject(s.header());
+  // etcd's Cluster responses carry cluster id, member id and term, but no revision.
+  const header = (): Record<string, unknown> => headerObject({ ...s.header(), revision: 0 });
   return {
     MemberList: unary(async (m) => {
       if (m.linearizable === true) await s.linearizableBarrier();

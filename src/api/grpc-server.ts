@@ -7,6 +7,8 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protobuf from 'protobufjs';
 import { protoRoot } from './proto';
+import { GrpcServerMetrics, grpcType } from './grpc-metrics';
+import { H2GrpcServer } from './h2/server';
 
 /** A handler map for one service: method name → grpc-js handler. */
 export type Handlers = Record<string, grpc.UntypedHandleCall>;
@@ -73,6 +75,10 @@ export interface GrpcOptions {
   maxReceiveBytes: number;
   /** Leader and learner checks; none when absent. */
   guard?: CallGuard;
+  /** Counts started and handled calls (inside the guard, as etcd's interceptor order); none when absent. */
+  metrics?: GrpcServerMetrics;
+  /** Told each registered method's full path ("/etcdserverpb.KV/Range") and final handler (for in-process callers). */
+  onRegister?: (path: string, handler: grpc.UntypedHandleCall) => void;
 }
 
 const NO_LEADER = { code: grpc.status.UNAVAILABLE, details: 'etcdserver: no leader' };
@@ -117,7 +123,12 @@ function guarded(path: string, h: grpc.UntypedHandleCall, g: CallGuard): grpc.Un
   }) as grpc.UntypedHandleCall;
 }
 
-/** Creates a server with the given handlers registered; services not in `handlers` answer UNIMPLEMENTED. */
+/** Where services are registered: a grpc-js Server or the native H2GrpcServer. */
+export interface ServiceSink {
+  addService(service: grpc.ServiceDefinition, implementation: Handlers): void;
+}
+
+/** Creates a grpc-js server with the given handlers registered; services not in `handlers` answer UNIMPLEMENTED. */
 export function createGrpcServer(handlers: Partial<Record<string, Handlers>>, opts: GrpcOptions): grpc.Server {
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxReceiveBytes,
@@ -125,15 +136,36 @@ export function createGrpcServer(handlers: Partial<Record<string, Handlers>>, op
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 5000,
   });
+  registerServices(server, handlers, opts);
+  return server;
+}
+
+/** Creates the native gRPC server (see ./h2) with the given handlers registered, as createGrpcServer. */
+export function createNativeGrpcServer(handlers: Partial<Record<string, Handlers>>, opts: GrpcOptions): H2GrpcServer {
+  const server = new H2GrpcServer({ maxReceiveMessageLength: opts.maxReceiveBytes });
+  registerServices(server, handlers, opts);
+  return server;
+}
+
+/** Registers the handlers of every known service in `server`, wrapped in metrics and guard. */
+export function registerServices(server: ServiceSink, handlers: Partial<Record<string, Handlers>>, opts: GrpcOptions): void {
   for (const name of [...SERVICES, 'grpc.health.v1.Health']) {
     const h = handlers[name];
     if (h === undefined) continue;
     const g = opts.guard;
     const wrapped: Handlers = {};
-    for (const [method, fn] of Object.entries(h)) wrapped[method] = g === undefined ? fn : guarded(`/${name}/${method}`, fn, g);
-    server.addService(serviceDefinition(name), wrapped);
+    const def = serviceDefinition(name);
+    const m = opts.metrics;
+    if (m !== undefined) for (const [method, d] of Object.entries(def)) m.initMethod(name, method, grpcType(d.requestStream, d.responseStream));
+    for (const [method, fn] of Object.entries(h)) {
+      const d = def[method];
+      const counted = m === undefined || d === undefined ? fn : m.instrument(name, method, grpcType(d.requestStream, d.responseStream), fn);
+      const final = g === undefined ? counted : guarded(`/${name}/${method}`, counted, g);
+      wrapped[method] = final;
+      opts.onRegister?.(`/${name}/${method}`, final);
+    }
+    server.addService(def, wrapped);
   }
-  return server;
 }
 
 /** Binds the server to host:port; resolves with the bound port. */

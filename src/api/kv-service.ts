@@ -54,7 +54,8 @@ export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handle
       checkRangeRequest(op);
       if (!op.serializable && s.isLearner()) throw Errors.notSupportedForLearner();
       const res = await s.range(op);
-      return encodeRangeResponse(res, s.header());
+      // The header carries the revision the range was read at, not a later one.
+      return encodeRangeResponse(res, { ...s.header(), revision: res.revision });
     }),
     Put: unary(async (m) => {
       const op = toPutOp(m);

@@ -219,7 +219,8 @@ function writeResponseOp(w: Writer, op: OpResult): void {
       w.tag(3, 2).bytes(sub((x) => writeDeleteBody(x, op, h)));
       return;
     case 'txn':
-      w.tag(4, 2).bytes(sub((x) => writeTxnBody(x, op, h)));
+      // etcd leaves the header of a nested txn response empty.
+      w.tag(4, 2).bytes(sub((x) => writeTxnBody(x, op, nestedHeader(0))));
       return;
   }
 }
