@@ -14,6 +14,10 @@
  *    socket is wrapped in an AuthorityFixStream that rewrites the client's header blocks, and the
  *    wrapper is injected instead.
  *
+ * With the native gRPC server (H2GrpcServer, see ./h2) steps 2 and 3 collapse: as soon as the
+ * client preface is complete the socket and every octet read so far go to that server, which
+ * sends its own SETTINGS and accepts any `:authority`.
+ *
  * Bounds: a connection is examined for at most `sniffTimeoutMs` and `maxSniffBytes`; past them a
  * completed preface takes the rewriting path (correct for every client) and anything else goes to
  * the HTTP/1 server, which answers or times it out.
@@ -24,6 +28,7 @@ import * as net from 'node:net';
 import type { Logger } from '../server/logger';
 import { AuthorityFixStream } from './h2-authority-fix';
 import { emptySettingsFrame } from './h2-frames';
+import { H2GrpcServer } from './h2/server';
 import { ConnectionSniffer, DEFAULT_MAX_SNIFF_BYTES, SniffVerdict } from './protocol-sniffer';
 
 /** Default time limit for classifying a connection, in ms. */
@@ -66,8 +71,11 @@ export interface ClientListenerOptions {
   host: string;
   /** Port to bind; 0 picks a free one (see `port` after `start()`). */
   port: number;
-  /** The gRPC server HTTP/2 connections are injected into (through its connection injector). */
-  grpcServer: grpc.Server;
+  /**
+   * The gRPC server HTTP/2 connections are injected into: a grpc-js server (through its
+   * connection injector) or the native H2GrpcServer.
+   */
+  grpcServer: grpc.Server | H2GrpcServer;
   /**
    * Who serves HTTP/1.x connections: an http.Server (which needs not listen anywhere; sockets are
    * handed to it with its 'connection' event, and if it is not listening its 'listening' event is
@@ -103,6 +111,10 @@ export class ClientListener {
   private readonly sniffTimeoutMs: number;
   private readonly maxSniffBytes: number;
   private injector: grpc.ConnectionInjector | undefined;
+  /** The native server when `grpcServer` is one (set while started). */
+  private native: H2GrpcServer | undefined;
+  /** Connections handed to the native server, for a graceful stop. */
+  private readonly nativeConns = new Set<{ shutdown(): void }>();
   private server: net.Server | undefined;
   private boundPort = 0;
   /** Every accepted socket still open. */
@@ -155,7 +167,9 @@ export class ClientListener {
         server.on('error', (err) => this.opts.logger?.warn('client listener error', { error: err.message }));
         const addr = server.address();
         this.boundPort = typeof addr === 'object' && addr !== null ? addr.port : this.opts.port;
-        this.injector = this.opts.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+        const gs = this.opts.grpcServer;
+        if (gs instanceof H2GrpcServer) this.native = gs;
+        else this.injector = gs.createConnectionInjector(grpc.ServerCredentials.createInsecure());
         startConnectionTracking(this.http1);
         resolve(this.boundPort);
       });
@@ -190,6 +204,8 @@ export class ClientListener {
         injector.drain(graceMs);
         injector.destroy();
       }
+      this.native = undefined;
+      for (const c of this.nativeConns) c.shutdown();
       if (this.ownsHttp1) this.http1.close();
     });
   }
@@ -201,6 +217,8 @@ export class ClientListener {
     let prefaceSent = false;
     const onData = (chunk: Buffer): void => {
       const verdict = sniffer.push(chunk);
+      // The native server sends its own SETTINGS and reads the rest itself.
+      if (this.native !== undefined && sniffer.prefaceComplete) return settle('h2');
       if (!prefaceSent && sniffer.prefaceComplete) {
         prefaceSent = true;
         socket.write(emptySettingsFrame());
@@ -243,6 +261,14 @@ export class ClientListener {
         authority: sniffer.authority,
         'sniffed-bytes': sniffer.received,
       });
+    }
+    const native = this.native;
+    if (native !== undefined && (verdict === 'h2' || verdict === 'h2-rewrite')) {
+      this.counts.h2++;
+      const conn = native.injectConnection(socket, sniffer.bytes());
+      this.nativeConns.add(conn);
+      socket.once('close', () => this.nativeConns.delete(conn));
+      return;
     }
     switch (verdict) {
       case 'http1': {

@@ -171,6 +171,8 @@ export interface Config {
   readonly progressNotifyIntervalMs: number;
   readonly experimentalEnableLeaseCheckpoint: boolean;
 
+  /** Which gRPC server serves clients (--experimental-grpc-engine). */
+  readonly grpcEngine: 'native' | 'grpc-js';
   readonly grpcKeepaliveMinTimeMs: number;
   readonly grpcKeepaliveIntervalMs: number;
   readonly grpcKeepaliveTimeoutMs: number;
@@ -304,6 +306,9 @@ const FLAGS: readonly FlagSpec[] = [
   flag('Experimental', 'experimental-watch-progress-notify-interval', 'duration', '10m', 'Interval of watch progress notifications.'),
   flag('Experimental', 'watch-progress-notify-interval', 'duration', '10m', 'Newer name of --experimental-watch-progress-notify-interval.'),
   flag('Experimental', 'experimental-warning-apply-duration', 'duration', '100ms', 'Apply time that triggers a warning (no effect here).', COMPAT),
+  flag('Experimental', 'experimental-grpc-engine', 'choice', 'native', "gRPC server: 'native' (our own HTTP/2 layer) or 'grpc-js'.", {
+    choices: ['native', 'grpc-js'],
+  }),
 
   flag('Unsafe', 'force-new-cluster', 'bool', 'false', 'Start as a new one-member cluster from the existing data.'),
 
@@ -961,6 +966,7 @@ function buildConfig(state: ParseState, action: Config['action']): Config {
     autoCompaction,
     progressNotifyIntervalMs,
     experimentalEnableLeaseCheckpoint: bool(state, 'experimental-enable-lease-checkpoint'),
+    grpcEngine: str(state, 'experimental-grpc-engine') === 'grpc-js' ? 'grpc-js' : 'native',
     grpcKeepaliveMinTimeMs: num(state, 'grpc-keepalive-min-time'),
     grpcKeepaliveIntervalMs: num(state, 'grpc-keepalive-interval'),
     grpcKeepaliveTimeoutMs: num(state, 'grpc-keepalive-timeout'),
