@@ -21,6 +21,7 @@ import { clusterHandlers } from './api/cluster-service';
 import { maintenanceHandlers } from './api/maintenance-service';
 import { leaseHandlers } from './api/lease-service';
 import { lockHandlers } from './api/lock-service';
+import { healthHandlers } from './api/health-service';
 import { electionHandlers } from './api/election-service';
 import { IdGenerator } from './server/ids';
 
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       'etcdserverpb.Lease': leaseHandlers(server, leaseIds.id.bind(leaseIds)),
       'v3lockpb.Lock': lockHandlers(server, leaseIds.id.bind(leaseIds)),
       'v3electionpb.Election': electionHandlers(server, leaseIds.id.bind(leaseIds)),
+      'grpc.health.v1.Health': healthHandlers(),
       'etcdserverpb.Watch': watchHandlers(server, server.hub, {
         progressIntervalMs: cfg.progressNotifyIntervalMs,
         maxRequestBytes: cfg.maxRequestBytes,

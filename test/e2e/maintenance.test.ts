@@ -124,3 +124,18 @@ test('etcdctl endpoint health/status/hashkv, defrag and check perf on one member
   const perf = await etcdctl(m, ['check', 'perf', '--load=s']);
   expect(perf.stdout).toContain('PASS');
 }, 150000);
+
+test('the gRPC health service answers SERVING', async () => {
+  const grpc = await import('@grpc/grpc-js');
+  const pl = await import('@grpc/proto-loader');
+  const d = pl.loadSync(['grpc/health/v1/health.proto'], { includeDirs: [path.join(ROOT, 'proto')], keepCase: true, enums: String });
+  const pkg = grpc.loadPackageDefinition(d) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
+  const m = await startMember();
+  const c = new pkg.grpc.health.v1.Health(m.endpoint, grpc.credentials.createInsecure()) as unknown as {
+    Check: (req: object, cb: (e: grpc.ServiceError | null, r: { status: string }) => void) => void;
+    close: () => void;
+  };
+  const r = await new Promise<{ status: string }>((resolve, reject) => c.Check({ service: '' }, (e, res) => (e ? reject(e) : resolve(res))));
+  expect(r.status).toBe('SERVING');
+  c.close();
+}, 30000);
