@@ -4,6 +4,7 @@
  * 3-member cluster under writes, restore into a new 3-member cluster).
  */
 import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { Cluster, Slot } from './cluster-harness';
 import { startCluster } from './cluster-harness';
 import { ROOT, etcdctl, freePort, run, sleep, startMember, stopAll, tmpDir } from './harness';
@@ -126,7 +127,6 @@ test('etcdctl endpoint health/status/hashkv, defrag and check perf on one member
 }, 150000);
 
 test('the gRPC health service answers SERVING', async () => {
-  const grpc = await import('@grpc/grpc-js');
   const pl = await import('@grpc/proto-loader');
   const d = pl.loadSync(['grpc/health/v1/health.proto'], { includeDirs: [path.join(ROOT, 'proto')], keepCase: true, enums: String });
   const pkg = grpc.loadPackageDefinition(d) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
