@@ -43,7 +43,9 @@ export type CallHandler = (call: ServerCall, callback?: (err: unknown, value?: u
 export interface Route {
   /** "/package.Service/Method". */
   readonly path: string;
+  /** How the method streams. */
   readonly kind: CallKindValue;
+  /** The service's handler (called once per call). */
   readonly handler: CallHandler;
   /** Decodes one request message (throws on malformed input). */
   readonly deserialize: (b: Buffer) => unknown;
@@ -61,8 +63,11 @@ export interface CallTransport {
   readonly congested: boolean;
   /** "address:port" of the client. */
   readonly peer: string;
+  /** Sends the response headers (once), with `extra` fields. */
   sendHeaders(call: ServerCall, extra?: readonly ExtraField[]): void;
+  /** Sends one encoded message (headers first when not sent yet), or queues it for window. */
   sendMessage(call: ServerCall, message: Buffer): void;
+  /** Sends headers, one message and OK trailers (a unary answer). */
   sendUnaryResponse(call: ServerCall, message: Buffer): void;
   /** Ends the stream with a status (after the queued messages); `encodedMessage` is percent-encoded. */
   sendStatus(call: ServerCall, code: number, encodedMessage: string): void;
@@ -319,6 +324,8 @@ export class ServerCall extends EventEmitter implements DeadlineEntry {
     if (this.finished) return;
     this.finished = true;
     this.cancelled = true;
+    // Messages still waiting for window are of no use to a client past its deadline.
+    this.dropQueue();
     this.emit('cancelled', 'deadline');
     this.transport.sendStatus(this, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded');
   }

@@ -122,8 +122,6 @@ export class H2Connection implements CallTransport, Flushable {
   private contLength = 0;
   /** Highest client stream id seen; streams ≤ it are not idle. */
   private lastStreamId = 0;
-  /** Last stream id announced in our GOAWAY (streams above it are refused). */
-  private goAwayId = -1;
   private peerMaxFrameSize = MIN_MAX_FRAME_SIZE;
   /** Octets we may still send on the connection. */
   private sendWindow = DEFAULT_WINDOW_SIZE;
@@ -285,7 +283,7 @@ export class H2Connection implements CallTransport, Flushable {
 
   /** Emits owed 'drain' events, then writes the gathered frames. */
   flush(): void {
-    if (this.state === CLOSED) return;
+    if (this.state >= FAILED) return;
     if (this.drainList.length > 0) {
       const list = this.drainList;
       this.drainList = [];
@@ -717,16 +715,14 @@ export class H2Connection implements CallTransport, Flushable {
 
   /** Forgets a stream that ended normally. */
   private removeStream(call: ServerCall): void {
-    if (this.streams.get(call.id) !== call) return;
-    this.streams.delete(call.id);
+    if (!this.streams.delete(call.id)) return;
     call.closed();
     this.afterStreamGone();
   }
 
   /** Forgets a reset stream: the call is cancelled. */
   private dropStream(call: ServerCall): void {
-    if (this.streams.get(call.id) !== call) return;
-    this.streams.delete(call.id);
+    if (!this.streams.delete(call.id)) return;
     call.localClosed = true;
     call.remoteClosed = true;
     call.cancel();
@@ -790,9 +786,8 @@ export class H2Connection implements CallTransport, Flushable {
 
   private writeGoAway(code: number, debug: string): void {
     const dbg = Buffer.from(debug, 'utf8');
-    this.goAwayId = this.lastStreamId;
     this.out.frameHeader(8 + dbg.length, FrameType.GOAWAY, 0, 0, 8);
-    this.out.u32(this.goAwayId);
+    this.out.u32(this.lastStreamId);
     this.out.u32(code);
     this.out.bytes(dbg, 0, dbg.length);
     this.requestFlush();
@@ -920,9 +915,11 @@ export class H2Connection implements CallTransport, Flushable {
     this.endSocket();
   }
 
+  /** Ends our side of the socket: nothing is read or written any more; 'close' follows. */
   private endSocket(): void {
     if (this.state === CLOSED) return;
-    if (this.state === OPEN) this.state = DRAINING;
+    this.state = FAILED;
+    this.out.discard();
     this.socket.end();
     if (this.closeTimer === undefined) {
       this.closeTimer = setTimeout(() => this.socket.destroy(), this.limits.closeTimeoutMs);

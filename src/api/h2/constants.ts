@@ -7,9 +7,6 @@
 /** The client connection preface: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (24 octets). */
 export const CLIENT_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
-/** Size of a frame header in octets. */
-export const FRAME_HEADER_SIZE = 9;
-
 /** Frame types (RFC 9113 §6). */
 export const FrameType = {
   DATA: 0x0,
@@ -72,13 +69,10 @@ export const DEFAULT_WINDOW_SIZE = 65535;
 /** Largest flow-control window (2^31-1 octets); a window beyond it is a FLOW_CONTROL_ERROR. */
 export const MAX_WINDOW_SIZE = 0x7fffffff;
 
-/** Smallest and largest legal SETTINGS_MAX_FRAME_SIZE (octets). */
+/** Smallest legal SETTINGS_MAX_FRAME_SIZE, and its initial value (octets). */
 export const MIN_MAX_FRAME_SIZE = 16384;
 /** Largest legal SETTINGS_MAX_FRAME_SIZE (2^24-1 octets). */
 export const MAX_MAX_FRAME_SIZE = 0xffffff;
-
-/** Largest stream identifier (2^31-1). */
-export const MAX_STREAM_ID = 0x7fffffff;
 
 /** gRPC status codes (the numbers of grpc's `codes` package). */
 export const GrpcStatus = {

@@ -65,7 +65,7 @@ export class HeaderBlockDecoder {
    * fields are accepted. Throws HpackError on malformed input (a COMPRESSION_ERROR: the
    * connection cannot continue, the table state is undefined).
    */
-  decode(buf: Uint8Array, start: number, end: number, maxFields: number): void {
+  decode(buf: Buffer, start: number, end: number, maxFields: number): void {
     const names = this.names;
     const values = this.values;
     let n = 0;
@@ -177,7 +177,7 @@ export class HeaderBlockDecoder {
   }
 
   /** Reads a string literal at `p` (Huffman-decoded when flagged) as latin1; sets `pos` after it. */
-  private readString(buf: Uint8Array, p: number, end: number): string {
+  private readString(buf: Buffer, p: number, end: number): string {
     if (p >= end) throw new HpackError('header block ends inside a string');
     const huffman = ((buf[p] as number) & 0x80) !== 0;
     const len = this.readInt(buf, p, end, 7);
@@ -185,7 +185,7 @@ export class HeaderBlockDecoder {
     const to = from + len;
     if (to > end) throw new HpackError('string literal longer than the header block');
     this.pos = to;
-    if (!huffman) return Buffer.from(buf.buffer, buf.byteOffset + from, len).toString('latin1');
+    if (!huffman) return buf.toString('latin1', from, to);
     try {
       return huffmanDecode(buf.subarray(from, to)).toString('latin1');
     } catch (err) {

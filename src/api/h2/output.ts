@@ -87,7 +87,14 @@ export class FrameOutput {
     if (n <= 0) return;
     if (n < COPY_LIMIT) {
       this.reserve(n);
-      src.copy(this.slab, this.pos, from, to);
+      if (n <= 16) {
+        // A loop beats Buffer#copy's call overhead for header blocks and PING payloads.
+        const slab = this.slab;
+        let p = this.pos;
+        for (let i = from; i < to; i++) slab[p++] = src[i] as number;
+      } else {
+        src.copy(this.slab, this.pos, from, to);
+      }
       this.pos += n;
     } else {
       this.cut();
