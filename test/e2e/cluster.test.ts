@@ -89,7 +89,7 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
     extraArgs: ['--initial-cluster', ic, '--initial-cluster-state', 'existing'], waitReady: false,
   });
   await waitValue(slot, 'd29', 'v29');
-  let list = await c.ctl(['member', 'list']);
+  let list = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['member', 'list']); // not the learner: it serves no MemberList
   expect(list.stdout).toMatch(/m4, http:\/\/127\.0\.0\.1:\d+, http:\/\/127\.0\.0\.1:\d+, true/);
   const id = /^([0-9a-f]+), started, m4,/m.exec(list.stdout)![1]!;
   // Promote (retry: the learner must first be in sync with the leader).
@@ -99,7 +99,7 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
     if (!promoted) await sleep(200);
   }
   expect(promoted).toBe(true);
-  list = await c.ctl(['member', 'list']);
+  list = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['member', 'list']); // not the learner: it serves no MemberList
   expect(list.stdout).toMatch(new RegExp(`${id}, started, m4, .*, false`));
   // move-leader to m4
   const leader = await c.waitLeader();
@@ -116,7 +116,7 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
   expect(exit).not.toBe('still running');
   slot.member = undefined;
   await putUntilOk(c, 'after-remove', '1', 15000);
-  list = await c.ctl(['member', 'list']);
+  list = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['member', 'list']); // not the learner: it serves no MemberList
   expect(list.stdout).not.toContain('m4');
   expect(list.stdout.trim().split('\n').length).toBe(3);
 }, 150000);
@@ -174,6 +174,6 @@ test('a member started with another cluster token is refused by the cluster', as
   const logs = c.slots.map((s) => s.member!.logs.join('')).join('') + stranger.logs.join('');
   expect(logs).toContain('cluster ID mismatch');
   expect((await c.ctl(['put', 'still', 'fine'])).code).toBe(0);
-  const list = await c.ctl(['member', 'list']);
+  const list = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['member', 'list']); // not the learner: it serves no MemberList
   expect(list.stdout.trim().split('\n').length).toBe(3);
 }, 60000);
