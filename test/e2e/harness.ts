@@ -160,6 +160,8 @@ export function run(cmd: string, args: string[], input?: string | Buffer, env: R
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, stdout, stderr }));
+    // A command that exits without reading its input closes the pipe: that is not an error here.
+    p.stdin.on('error', () => undefined);
     p.stdin.end(input ?? '');
   });
 }
