@@ -44,7 +44,9 @@ function maskText(s: string, ids: Ids): string {
     .replace(/"ttl":\d+/g, '"ttl":N')
     .replace(/"ts":"[^"]*"/g, '"ts":"T"')
     .replace(/client-[0-9a-f-]{36}/g, 'client-ID')
-    .replace(/"keys":\[([^\]]*)\]/g, (_all, list: string) => `"keys":[${list.split(',').sort().join(',')}]`);
+    .replace(/"keys":\[([^\]]*)\]/g, (_all, list: string) => `"keys":[${list.split(',').sort().join(',')}]`)
+    // etcd lists a lease's keys in map order (random): compare them as a set.
+    .replace(/attached keys\(\[([^\]]*)\]\)/g, (_all, list: string) => `attached keys([${list.split(' ').sort().join(' ')}])`);
 }
 
 interface Session {
