@@ -173,10 +173,10 @@ async function main(argv: string[]): Promise<void> {
     });
   }
   const cpu0 = process.cpuUsage();
-  const wall0 = now();
+  const wall0 = performance.now();
   const r = await p.run();
   const cpu = process.cpuUsage(cpu0);
-  r.extra['clientCpuCores'] = (cpu.user + cpu.system) / 1000 / (now() - wall0);
+  r.extra['clientCpuCores'] = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   p.close();
   process.stdout.write(`RESULT ${resultToJson(r)}\n`);
 }
