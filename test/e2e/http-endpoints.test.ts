@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 /**
  * The HTTP side of the server process: /health, /livez, /readyz, /version and /metrics on the
  * client port and on --listen-metrics-urls, metric values after real traffic, a member without a
@@ -154,7 +155,8 @@ test('a member without a leader fails /health and /readyz but serves serializabl
 
 test('the NOSPACE alarm fails /health unless excluded', async () => {
   const m = await startMember({ extraArgs: ['--quota-backend-bytes', '400000'] });
-  const value = Buffer.alloc(4000, 'x').toString('base64');
+  // Incompressible values: LevelDB compresses its tables, so repeated bytes would barely grow it.
+  const value = crypto.randomBytes(4000).toString('base64');
   let full = false;
   for (let i = 0; i < 400 && !full; i++) {
     const r = await httpRequest(m.clientPort, 'POST', '/v3/kv/put', JSON.stringify({ key: Buffer.from(`q/${i}`).toString('base64'), value }));
