@@ -139,6 +139,8 @@ export class EtcdServer {
   readonly alarms: Alarms;
   /** On-disk size of the state, refreshed every second (for the quota and Status). */
   dbSize = 0;
+  /** Bytes admitted by the quota check since the last measurement of dbSize. */
+  private growthSinceMeasure = 0;
   private sizeTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private raisingNoSpace = false;
@@ -173,7 +175,9 @@ export class EtcdServer {
 
   private async refreshSize(): Promise<void> {
     try {
+      const before = this.growthSinceMeasure;
       this.dbSize = await this.backend.approximateSize();
+      this.growthSinceMeasure = Math.max(0, this.growthSinceMeasure - before);
     } catch {
       // the directory is being switched by a snapshot install
     }
@@ -691,7 +695,12 @@ export class EtcdServer {
   checkQuota(cost: number): void {
     const q = this.opts.quotaBytes;
     if (this.alarms.has(AlarmType.NOSPACE)) throw Errors.noSpace();
-    if (q === null || this.dbSize + cost <= q) return;
+    if (q === null) return;
+    // Growth since the last size measurement counts too, so a burst cannot slip past the quota.
+    if (this.dbSize + this.growthSinceMeasure + cost <= q) {
+      this.growthSinceMeasure += cost;
+      return;
+    }
     if (!this.raisingNoSpace) {
       this.raisingNoSpace = true;
       this.propose({ kind: 'alarm', action: 'activate', memberId: this.memberId, alarm: AlarmType.NOSPACE })
