@@ -10,6 +10,7 @@ import { formatAnomaly } from '../../src/check/anomaly';
 import { checkKvHistory } from '../../src/check/check-kv';
 import type { KvCheckResult } from '../../src/check/check-kv';
 import { checkDurability } from '../../src/check/events';
+import type { KvOp, KvRecord, RevisionEvents, WatchSession } from '../../src/check/history';
 import { prefixEnd } from '../../src/check/history';
 import type { WatchCheckResult } from '../../src/check/watch-check';
 import { checkWatches } from '../../src/check/watch-check';
@@ -151,16 +152,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const ops = rec.finished();
 
     log(`  checking ${ops.length} operations, ${final.events?.length ?? 0} revisions of events, ${watchers.reduce((a, w) => a + w.sessions.length, 0)} watch sessions`);
-    const isChecked = (k: string): boolean => k.startsWith(PREFIX);
-    const kv = checkKvHistory(ops, {
-      ...(final.events !== undefined ? { events: final.events } : {}),
-      ...(final.leases !== undefined ? { finalLeases: final.leases } : {}),
-      isChecked,
-    });
-    const durability = checkDurability(ops, final.kvs, final.revision, { isChecked });
     const sessions = watchers.flatMap((w) => w.sessions);
-    const watch: WatchCheckResult = final.events !== undefined ? checkWatches(sessions, final.events) : { anomalies: [], sessions: sessions.length, eventsDelivered: 0, progressNotifications: 0 };
-    const anomalies = [...final.anomalies, ...kv.anomalies, ...durability, ...watch.anomalies];
+    const checked = checkRecorded({ ops, events: final.events, sessions, revision: final.revision, kvs: final.kvs, leases: final.leases });
+    const { kv, watch } = checked;
+    const anomalies = [...final.anomalies, ...checked.anomalies];
 
     const faultCounts: Record<string, number> = {};
     for (const f of injector.records) {
@@ -180,12 +175,37 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     fs.writeFileSync(path.join(dir, 'events.json'), JSON.stringify(final.events ?? null));
     fs.writeFileSync(path.join(dir, 'watches.json'), JSON.stringify(sessions));
     fs.writeFileSync(path.join(dir, 'faults.json'), JSON.stringify(injector.records, null, 1));
+    fs.writeFileSync(path.join(dir, 'final.json'), JSON.stringify({ revision: final.revision, kvs: final.kvs, leases: final.leases === undefined ? null : [...final.leases] }));
     fs.writeFileSync(path.join(dir, 'summary.txt'), summary + '\n');
     return { ...result, summary };
   } finally {
     await cluster.stop();
     if (o.keepData !== true) for (const s of cluster.slots) fs.rmSync(s.dataDir, { recursive: true, force: true });
   }
+}
+
+/** What a run recorded, as the checkers take it. */
+export interface Recorded {
+  readonly ops: readonly KvOp[];
+  readonly events: readonly RevisionEvents[] | undefined;
+  readonly sessions: readonly WatchSession[];
+  /** The final quorum read: its revision, pairs, and the leases left. */
+  readonly revision: number;
+  readonly kvs: readonly KvRecord[];
+  readonly leases: ReadonlySet<string> | undefined;
+}
+
+/** Runs every checker on what a run recorded. */
+export function checkRecorded(r: Recorded): { kv: KvCheckResult; watch: WatchCheckResult; anomalies: Anomaly[] } {
+  const isChecked = (k: string): boolean => k.startsWith(PREFIX);
+  const kv = checkKvHistory(r.ops, {
+    ...(r.events !== undefined ? { events: r.events } : {}),
+    ...(r.leases !== undefined ? { finalLeases: r.leases } : {}),
+    isChecked,
+  });
+  const durability = checkDurability(r.ops, r.kvs, r.revision, { isChecked });
+  const watch: WatchCheckResult = r.events !== undefined ? checkWatches(r.sessions, r.events) : { anomalies: [], sessions: r.sessions.length, eventsDelivered: 0, progressNotifications: 0 };
+  return { kv, watch, anomalies: [...kv.anomalies, ...durability, ...watch.anomalies] };
 }
 
 /** The human-readable summary of a run. */

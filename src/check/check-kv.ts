@@ -103,7 +103,9 @@ export function checkKvHistory(ops: readonly KvOp[], options: KvCheckOptions = {
   const inconclusive: string[] = [];
   const model = keyModel();
   for (const [key, h] of [...partitionByKey(ops, resolutions)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const r = checkLinearizable(model, h.ops, { maxSteps: options.maxSteps ?? 20_000_000 });
+    let r = checkLinearizable(model, h.ops, { maxSteps: options.maxSteps ?? 20_000_000 });
+    // A failure in hashed mode is confirmed with other hashes (rules out a collision).
+    if (r.kind === 'fail') r = checkLinearizable(model, h.ops, { maxSteps: options.maxSteps ?? 20_000_000, salt: 1 });
     keys.push({ key, ops: h.ops.length, result: r.kind, steps: r.steps });
     if (r.kind === 'timeout') {
       inconclusive.push(key);
@@ -117,7 +119,8 @@ export function checkKvHistory(ops: readonly KvOp[], options: KvCheckOptions = {
       if (w !== undefined) {
         windowOps = [...new Set(w.core.map((i) => h.ops[i]!.op.source))].map((id) => byId.get(id)!);
         const from = w.cut === -Infinity ? 'from the initial state' : `from any state at ${((w.cut - origin) / 1000).toFixed(3)}s`;
-        note = ` (the history already fails by ${((w.prefixEnd - origin) / 1000).toFixed(3)}s; these ${w.core.length} of its ${w.prefixSize} operations cannot be linearized ${from}, even if every other operation may or may not have taken effect)`;
+        const by = w.prefixEnd === Infinity ? 'the failure needs an operation that never completed' : `the history already fails by ${((w.prefixEnd - origin) / 1000).toFixed(3)}s`;
+        note = ` (${by}; these ${w.core.length} of its ${w.prefixSize} operations cannot be linearized ${from}, even if every other operation may or may not have taken effect)`;
       } else {
         note = ' (the minimizer ran out of budget; showing the operation the search got stuck at)';
       }

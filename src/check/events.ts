@@ -137,7 +137,7 @@ export function resolveIndeterminate(ops: readonly KvOp[], history: readonly Rev
       out.set(op.id, { kind: 'never' });
     }
   }
-  if (finalLeases !== undefined) resolveLeases(ops, history, finalLeases, out);
+  if (finalLeases !== undefined) resolveLeases(ops, finalLeases, out);
   return out;
 }
 
@@ -145,10 +145,10 @@ export function resolveIndeterminate(ops: readonly KvOp[], history: readonly Rev
  * Resolves indeterminate lease grants and revokes from the leases that exist at the end. Sound
  * only when lease ids are never reused and no lease expires within the history (so a lease is gone
  * exactly when a revoke took effect): then the only grant of a lease that exists, or that some
- * acknowledged revoke found, took effect; the only revoke of a lease that is gone took effect (at
- * the revision of its deletes, if it deleted keys); a revoke of a lease that still exists never did.
+ * acknowledged revoke found, took effect; the only revoke of a lease that is gone took effect (at a
+ * revision not known); a revoke of a lease that still exists never did.
  */
-function resolveLeases(ops: readonly KvOp[], history: readonly RevisionEvents[], finalLeases: ReadonlySet<string>, out: Map<number, Resolution>): void {
+function resolveLeases(ops: readonly KvOp[], finalLeases: ReadonlySet<string>, out: Map<number, Resolution>): void {
   const grants = new Map<string, KvOp[]>();
   const revokes = new Map<string, KvOp[]>();
   for (const op of ops) {
@@ -160,8 +160,6 @@ function resolveLeases(ops: readonly KvOp[], history: readonly RevisionEvents[],
     if (l === undefined) m.set(i.lease, [op]);
     else l.push(op);
   }
-  const deletedAt = new Map<string, number>();
-  for (const r of history) for (const e of r.events) if (e.type === 'delete' && e.prevKv !== undefined && e.prevKv.lease !== '0') deletedAt.set(e.prevKv.lease, r.revision);
   for (const [lease, gs] of grants) {
     if (gs.length !== 1 || gs[0]!.status !== 'unknown') continue;
     const rs = revokes.get(lease) ?? [];
@@ -171,11 +169,10 @@ function resolveLeases(ops: readonly KvOp[], history: readonly RevisionEvents[],
   for (const [lease, rs] of revokes) {
     if (rs.length !== 1 || rs[0]!.status !== 'unknown') continue;
     const granted = (grants.get(lease) ?? []).some((g) => g.status === 'ok' || out.get(g.id)?.kind === 'happened');
+    // Its revision stays unknown: a delete event of a key holding the lease may as well come from
+    // a DeleteRange of that key.
     if (finalLeases.has(lease)) out.set(rs[0]!.id, { kind: 'never' });
-    else if (granted) {
-      const at = deletedAt.get(lease);
-      out.set(rs[0]!.id, at === undefined ? { kind: 'happened' } : { kind: 'at', revision: at });
-    }
+    else if (granted) out.set(rs[0]!.id, { kind: 'happened' });
   }
 }
 

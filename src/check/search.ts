@@ -90,6 +90,8 @@ export interface SearchOptions {
    * mode could in principle prune a branch on a collision (probability about n²/2⁶⁴).
    */
   readonly exact?: boolean;
+  /** Varies the hashes of hashed mode (a failure can be confirmed with another salt). */
+  readonly salt?: number;
 }
 
 /** The outcome of a search. */
@@ -185,10 +187,11 @@ export function checkLinearizable<S, O>(model: Model<S, O>, ops: readonly Search
   let h1 = 0;
   let h2 = 0;
   let count = 0;
+  const salt = mix32(options.salt ?? 0);
   const flip = (id: number): void => {
     words[id >>> 5]! ^= 1 << (id & 31);
-    h1 ^= mix32(2 * id + 1);
-    h2 ^= mix32(2 * id + 2 + 0x5bd1e995);
+    h1 ^= mix32((2 * id + 1) ^ salt);
+    h2 ^= mix32((2 * id + 2 + 0x5bd1e995) ^ salt);
   };
   const set = (id: number): void => {
     flip(id);

@@ -103,4 +103,30 @@ describe('checks against the final event history', () => {
     g.put('a', 'a2', 2, 3, 3);
     expect(checkDurability(g.ops, [kv('a', 'a1', 2)], 3, all).map((a) => a.kind)).toEqual(['lost-write']);
   });
+
+  test('indeterminate lease grants and revokes are resolved from the final lease list', () => {
+    const h = new H();
+    h.grant('7', 0, 1, 1);
+    h.put('a', 'a1', 2, 3, 2, { lease: '7' });
+    h.del('a', 4, 5, 3, 1, [kv('a', 'a1', 2, { lease: '7' })]);
+    // The revoke's outcome is unknown; the lease is gone at the end. The delete event at 3 holds
+    // the lease in its prev_kv, but it is the DeleteRange's, not the revoke's.
+    const revoke = h.ops.length;
+    h.ops.push({ id: revoke, process: 99, call: 6, ret: 7, status: 'unknown', input: { type: 'leaseRevoke', lease: '7' }, error: { code: 4, message: 'deadline' } });
+    const grant8 = h.ops.length;
+    h.ops.push({ id: grant8, process: 98, call: 6, ret: 7, status: 'unknown', input: { type: 'leaseGrant', lease: '8', ttl: 60 }, error: { code: 4, message: 'deadline' } });
+    h.put('b', 'b1', 8, 9, 4, { lease: '8' });
+    const events: RevisionEvents[] = [
+      { revision: 2, events: [{ type: 'put', kv: kv('a', 'a1', 2, { lease: '7' }) }] },
+      { revision: 3, events: [{ type: 'delete', kv: kv('a', '', 3, { create: 0, version: 0 }), prevKv: kv('a', 'a1', 2, { lease: '7' }) }] },
+      { revision: 4, events: [{ type: 'put', kv: kv('b', 'b1', 4, { lease: '8' }) }] },
+    ];
+    const res = resolveIndeterminate(h.ops, events, new Set(['8']));
+    expect(res.get(revoke)).toEqual({ kind: 'happened' });
+    expect(res.get(grant8)).toEqual({ kind: 'happened' });
+    const r = checkKvHistory(h.ops, { events, finalLeases: new Set(['8']) });
+    expect(r.anomalies).toEqual([]);
+    // Had lease 7 still existed, the revoke never took effect.
+    expect(resolveIndeterminate(h.ops, events, new Set(['7', '8'])).get(revoke)).toEqual({ kind: 'never' });
+  });
 });
