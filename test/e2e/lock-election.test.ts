@@ -24,8 +24,12 @@ function render(o: Outcome | Msg[], leases: Map<string, string>): string {
   for (const [dec, label] of leases) {
     out = out.split(dec).join(label).split(BigInt(dec).toString(16)).join(label);
   }
-  // A deadline's text names timings and addresses; its code is what matters.
-  return out.replace(/"details":"Deadline exceeded[^"]*"/g, '"details":"deadline"');
+  // A call that outlives its deadline ends in one of two ways, by timing alone: the client's timer
+  // fires first (DEADLINE_EXCEEDED with a text naming timings), or the server's copy of the
+  // deadline does and it answers UNKNOWN "context deadline exceeded". Both mean the same here.
+  return out
+    .replace(/"code":4,"details":"Deadline exceeded[^"]*"/g, '"deadline":true')
+    .replace(/"code":2,"details":"context deadline exceeded"/g, '"deadline":true');
 }
 
 function bytes(s: string): Buffer {
