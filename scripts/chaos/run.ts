@@ -131,7 +131,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       kinds: o.faults,
       random: faultRandom,
       now: () => rec.now(),
-      snapshotFill: o.target === 'ours' ? snapshotCount + catchupEntries + 150 : snapshotCount + 5000 + 300,
+      snapshotFill: o.target === 'ours' ? snapshotCount + catchupEntries + 150 : snapshotCount + 5000 + 1300,
       log,
     });
     const t0 = Date.now();
