@@ -6,42 +6,15 @@
  * Frame layout: length (24 bits) | type (8) | flags (8) | R + stream id (1 + 31) | payload.
  */
 
-/** The client connection preface: "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" (24 octets). */
-export const CLIENT_PREFACE: Buffer = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+import { CLIENT_PREFACE, FrameFlag, FrameType } from './h2/constants';
+
+export { CLIENT_PREFACE, FrameFlag, FrameType };
 
 /** Size of a frame header in octets. */
 export const FRAME_HEADER_SIZE = 9;
 
 /** The initial (and, for our server, the only) SETTINGS_MAX_FRAME_SIZE: largest payload a peer may send. */
 export const DEFAULT_MAX_FRAME_SIZE = 16384;
-
-/** Frame types used here. */
-export const FrameType = {
-  DATA: 0x0,
-  HEADERS: 0x1,
-  PRIORITY: 0x2,
-  RST_STREAM: 0x3,
-  SETTINGS: 0x4,
-  PUSH_PROMISE: 0x5,
-  PING: 0x6,
-  GOAWAY: 0x7,
-  WINDOW_UPDATE: 0x8,
-  CONTINUATION: 0x9,
-} as const;
-
-/** Frame flags used here (their meaning depends on the frame type). */
-export const FrameFlag = {
-  /** HEADERS, DATA: last frame of the stream from this side. */
-  END_STREAM: 0x1,
-  /** SETTINGS, PING: acknowledgement. */
-  ACK: 0x1,
-  /** HEADERS, CONTINUATION: the header block ends with this frame. */
-  END_HEADERS: 0x4,
-  /** HEADERS, DATA: a pad length octet precedes the payload and padding follows it. */
-  PADDED: 0x8,
-  /** HEADERS: stream dependency (4 octets) and weight (1 octet) precede the header block fragment. */
-  PRIORITY: 0x20,
-} as const;
 
 /** A decoded frame header. */
 export interface FrameHeader {
