@@ -2,28 +2,15 @@
  * The etcdserverpb.Cluster service: member list, add (voter or learner), remove, update, promote.
  * Changes go through the Raft log one at a time; responses carry the member list after the change.
  */
-import * as grpc from '@grpc/grpc-js';
 import { Errors } from '../errors';
 import { nodeId } from '../raft/types';
 import type { EtcdServer } from '../server/etcd-server';
 import { computeMemberId } from '../server/ids';
 import type { Member } from '../server/membership';
+import { unary } from './handlers';
 import type { Handlers } from './grpc-server';
-import type { WireMessage } from './kv-wire';
 import { Int64, toUBig } from './proto';
-import { toStatus } from './status';
 import { headerObject, memberObject } from './wire-objects';
-
-type Unary = grpc.ServerUnaryCall<WireMessage, unknown>;
-
-function unary(fn: (req: WireMessage) => Promise<Record<string, unknown>>): grpc.handleUnaryCall<WireMessage, unknown> {
-  return (call: Unary, cb: grpc.sendUnaryData<unknown>) => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toStatus(err)),
-    );
-  };
-}
 
 function validUrls(urls: unknown): string[] {
   if (!Array.isArray(urls) || urls.length === 0) throw Errors.memberBadUrls();

@@ -9,13 +9,13 @@ import { Errors } from '../errors';
 import type { KeyValue } from '../mvcc/kv-codec';
 import { Elections, LeaderKey, asPlainError } from '../server/concurrency';
 import type { EtcdServer } from '../server/etcd-server';
+import { cancellable } from './handlers';
 import type { Handlers } from './grpc-server';
 import type { WireMessage } from './kv-wire';
 import { Int64, toBig, toNum } from './proto';
 import { toStatus } from './status';
 import { headerObject, nonZero } from './wire-objects';
 
-type Unary = grpc.ServerUnaryCall<WireMessage, unknown>;
 type Stream = grpc.ServerWritableStream<WireMessage, unknown>;
 
 const EMPTY = new Uint8Array(0);
@@ -41,20 +41,6 @@ function kvObject(kv: KeyValue): Record<string, unknown> {
     value: kv.value.length > 0 ? kv.value : undefined,
     lease: kv.lease.toString(),
   });
-}
-
-/** A unary handler whose work gets an AbortSignal that fires when the call is cancelled. */
-function cancellable(
-  fn: (req: WireMessage, signal: AbortSignal) => Promise<Record<string, unknown>>,
-): grpc.handleUnaryCall<WireMessage, unknown> {
-  return (call: Unary, cb: grpc.sendUnaryData<unknown>) => {
-    const ac = new AbortController();
-    call.on('cancelled', () => ac.abort());
-    void fn(call.request, ac.signal).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toStatus(asPlainError(err))),
-    );
-  };
 }
 
 /** Writes one response; when the stream is full, resolves once it drained (or the call ended). */

@@ -8,22 +8,12 @@ import { MAX_LEASE_TTL } from '../lease/lessor';
 import { keyToBytes } from '../mvcc/key-range';
 import type { EtcdServer } from '../server/etcd-server';
 import type { LeaseResult } from '../server/requests';
+import { unary } from './handlers';
 import type { Handlers } from './grpc-server';
 import type { WireMessage } from './kv-wire';
 import { Int64, toBig, toNum } from './proto';
 import { toStatus } from './status';
 import { headerObject, nonZero } from './wire-objects';
-
-type Unary = grpc.ServerUnaryCall<WireMessage, unknown>;
-
-function unary(fn: (req: WireMessage) => Promise<Record<string, unknown>>): grpc.handleUnaryCall<WireMessage, unknown> {
-  return (call: Unary, cb: grpc.sendUnaryData<unknown>) => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toStatus(err)),
-    );
-  };
-}
 
 /** Builds the Lease handlers. `newId` makes a fresh positive 63-bit id. */
 export function leaseHandlers(s: EtcdServer, newId: () => bigint): Handlers {

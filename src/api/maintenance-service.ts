@@ -10,22 +10,12 @@ import { ETCD_COMPAT_VERSION } from '../server/config';
 import type { EtcdServer } from '../server/etcd-server';
 import { AlarmType } from '../server/alarms';
 import type { AlarmResult } from '../server/requests';
+import { unary } from './handlers';
 import type { Handlers } from './grpc-server';
 import type { WireMessage } from './kv-wire';
 import { Int64, toNum, toUBig } from './proto';
 import { toStatus } from './status';
 import { headerObject, nonZero } from './wire-objects';
-
-type Unary = grpc.ServerUnaryCall<WireMessage, unknown>;
-
-function unary(fn: (req: WireMessage) => Promise<Record<string, unknown>>): grpc.handleUnaryCall<WireMessage, unknown> {
-  return (call: Unary, cb: grpc.sendUnaryData<unknown>) => {
-    fn(call.request).then(
-      (res) => cb(null, res),
-      (err: unknown) => cb(toStatus(err)),
-    );
-  };
-}
 
 /** Chunk size of the Snapshot stream (etcd sends 32 KiB pieces). */
 const SNAPSHOT_CHUNK = 32 * 1024;
