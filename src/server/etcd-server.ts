@@ -27,7 +27,7 @@ import { RawNode } from '../raft/raw-node';
 import { SeededRng } from '../raft/rng';
 import { ProposalDroppedError } from '../raft/errors';
 import { decodeConfChange } from '../raft/confchange/codec';
-import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, NONE, ReadState, Snapshot, SoftState, nodeId } from '../raft/types';
+import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, NONE, ReadState, Snapshot, SnapshotMeta, SoftState, nodeId } from '../raft/types';
 import { PeerTransport } from '../transport/peer-transport';
 import { WatchHub } from '../watch/watch-hub';
 import { Lessor } from '../lease/lessor';
@@ -124,6 +124,13 @@ export class EtcdServer {
   transport: PeerTransport | undefined;
   private consistentIndex = 0;
   private snapshotIndex = 0;
+  /**
+   * Where the applied state stands: index and term of the last applied entry and the configuration
+   * after it. A snapshot sent to a follower carries this position rather than the last saved
+   * snapshot's (the state it streams is the current one anyway), so that a member added since that
+   * snapshot finds itself in the snapshot's configuration.
+   */
+  private appliedMeta: SnapshotMeta | undefined;
   private readonly waiters = new Map<bigint, Waiter>();
   private ids: IdGenerator;
   private appliedWaiters: { index: number; resolve: () => void }[] = [];
@@ -235,6 +242,11 @@ export class EtcdServer {
     const store = await KvStore.open(backend, (level, msg, fields) => log[level](msg, fields));
     const membership = new Membership(backend);
     await membership.load();
+    if (identity.peers === undefined && opts.initialClusterState === 'existing' && membership.list().every((m) => m.id === identity.memberId)) {
+      // A member that joined but was restarted before it applied anything (its snapshot or its first
+      // entries) knows no other member from its own state: ask --initial-cluster again, as at the join.
+      identity.peers = await EtcdServer.rediscoverPeers(opts, identity.memberId);
+    }
     const s = new EtcdServer(opts, backend, store, membership, identity);
     if (!fs.existsSync(identityFile)) {
       const tmp = `${identityFile}.tmp`;
@@ -266,6 +278,19 @@ export class EtcdServer {
       throw new EtcdError(0, `member with peer URLs ${opts.peerUrls.join(',')} is not in the cluster (add it with "etcdctl member add" first)`);
     }
     return { memberId: me.id, clusterId: info.clusterId, peers: info.members.filter((m) => m.id !== me.id) };
+  }
+
+  /** The other members as the peers in --initial-cluster report them; none when no peer answers. */
+  private static async rediscoverPeers(opts: ServerOptions, memberId: bigint): Promise<Member[]> {
+    const urls = [...EtcdServer.initialMembers(opts).entries()].filter(([n]) => n !== opts.name).flatMap(([, u]) => u);
+    if (urls.length === 0) return [];
+    try {
+      const info = await PeerTransport.queryMembers(urls, opts.requestTimeoutMs);
+      return info.members.filter((m) => m.id !== memberId);
+    } catch (err) {
+      opts.logger.warn('could not learn the cluster members from the initial cluster', { error: err instanceof Error ? err.message : String(err) });
+      return [];
+    }
   }
 
   private async startRaft(walDir: string, discovered: Member[]): Promise<void> {
@@ -355,12 +380,20 @@ export class EtcdServer {
     let plain: Message[] | undefined;
     for (const m of msgs) {
       if (m.type === MessageType.MsgSnap) {
-        t.sendSnapshot(m, () => dumpState(this.backend.db));
+        const at = this.appliedMeta;
+        const msg = at !== undefined && m.snapshot !== undefined && at.index > m.snapshot.meta.index ? { ...m, snapshot: { meta: at, data: m.snapshot.data } } : m;
+        t.sendSnapshot(msg, () => this.dumpAppliedState());
       } else {
         (plain ??= []).push(m);
       }
     }
     if (plain !== undefined) t.send(plain);
+  }
+
+  /** Streams the state database once every applied entry is in it (so it is at or past appliedMeta). */
+  private async *dumpAppliedState(): AsyncGenerator<Uint8Array> {
+    await this.store.flushed();
+    yield* dumpState(this.backend.db);
   }
 
   private fatal(err: unknown): void {
@@ -494,6 +527,7 @@ export class EtcdServer {
     this.consistentIndex = await this.store.consistentIndex();
     this.appliedIndex = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
+    this.appliedMeta = snap.meta;
     this.syncPeers();
     this.learner = snap.meta.confState.learners.includes(nodeId(this.memberId));
     this.opts.logger.info('installed state snapshot', { index: snap.meta.index, 'consistent-index': this.consistentIndex, revision: this.store.currentRev });
@@ -509,10 +543,12 @@ export class EtcdServer {
 
   private async applyEntries(entries: Entry[]): Promise<void> {
     let last: Entry | undefined;
+    let confChanged = false;
     for (const e of entries) {
       last = e;
       if (e.type === EntryType.ConfChange) {
         this.applyConfChange(e);
+        confChanged = true;
         continue;
       }
       if (e.index <= this.consistentIndex || e.data.length === 0) continue;
@@ -534,6 +570,8 @@ export class EtcdServer {
     }
     if (last === undefined) return;
     this.appliedIndex = last.index;
+    const conf = confChanged || this.appliedMeta === undefined ? this.driver.node.status().config : this.appliedMeta.confState;
+    this.appliedMeta = { index: last.index, term: last.term, confState: { voters: [...conf.voters], learners: [...conf.learners] } };
     if (last.index > this.consistentIndex) {
       this.consistentIndex = last.index;
       const flushStart = performance.now();

@@ -121,6 +121,41 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
   expect(list.stdout.trim().split('\n').length).toBe(3);
 }, 150000);
 
+test('a joining member restarted before it applied anything still joins, by a snapshot that includes it', async () => {
+  // Snapshots every 50 entries: the leader's last saved snapshot predates the member add below.
+  const c = await startCluster(3, ['--snapshot-count', '50', '--experimental-snapshot-catchup-entries', '10']);
+  for (let i = 0; i < 120; i++) expect((await c.ctl(['put', `r${i}`, `v${i}`])).code).toBe(0);
+  const peerPort = await freePort();
+  const add = await c.ctl(['member', 'add', 'm4', `--peer-urls=http://127.0.0.1:${peerPort}`, '--learner']);
+  expect(add.code).toBe(0);
+  const ic = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(add.stdout)![1]!;
+  const slot: Slot = { name: 'm4', clientPort: await freePort(), peerPort, dataDir: path.join(tmpDir('rejoin-'), 'm4.etcd'), member: undefined };
+  c.slots.push(slot);
+  // Without a quorum nobody leads, so the new member learns the cluster but receives nothing.
+  const second = c.slots[1]!;
+  const third = c.slots[2]!;
+  await c.kill(second);
+  await c.kill(third);
+  await sleep(3000);
+  const joined = await c.start(slot, 'existing', ic);
+  const deadline = Date.now() + 20000;
+  while (!joined.logs.join('').includes('ready to serve client requests')) {
+    if (Date.now() > deadline) throw new Error(`m4 did not start: ${joined.logs.join('')}`);
+    await sleep(100);
+  }
+  await sleep(1000);
+  await c.kill(slot);
+  expect(joined.logs.join('')).not.toContain('installed state snapshot');
+  // Its state holds no member but itself now. Bring the quorum back, then the new member.
+  await c.start(second);
+  await c.start(third);
+  await c.waitLeader();
+  const again = await c.start(slot, 'existing', ic);
+  await waitValue(slot, 'r119', 'v119', 30000);
+  expect(again.logs.join('')).toContain('installed state snapshot');
+  expect(await valueOn(slot, 'r0')).toBe('v0');
+}, 150000);
+
 test('endpoint status --cluster and endpoint health --cluster reach every member', async () => {
   const c = await startCluster(3);
   const status = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['endpoint', 'status', '--cluster', '-w', 'json']);
