@@ -198,7 +198,10 @@ export class FaultInjector {
     const via = c.slots.filter((s) => s !== victim);
     if (victim.id === undefined) return this.record('member', '', at, `id of ${victim.name} unknown`, false);
     const removed = await this.adminCall(via, 'MemberRemove', { ID: victim.id });
-    if (removed === undefined) return this.record('member', '', at, `MemberRemove ${victim.name} failed`, false);
+    // A remove that timed out may still have taken effect (a retry then gets NOT_FOUND): ask.
+    if (removed === undefined && (await this.memberIds(via))?.has(victim.id) !== false) {
+      return this.record('member', '', at, `MemberRemove ${victim.name} failed`, false);
+    }
     await c.kill(victim);
     fs.rmSync(victim.dataDir, { recursive: true, force: true });
     await sleep(pauseMs);
@@ -274,6 +277,13 @@ export class FaultInjector {
     };
     await Promise.all(Array.from({ length: 16 }, () => worker()));
     return ok;
+  }
+
+  /** The member ids the cluster lists now, through the first of `via` that answers. */
+  private async memberIds(via: readonly Slot[]): Promise<Set<string> | undefined> {
+    const r = await this.adminCall(via, 'MemberList', { linearizable: true });
+    if (r === undefined) return undefined;
+    return new Set(((r.members ?? []) as Msg[]).map((m) => idString(m.ID)));
   }
 
   private async adminCall(via: readonly Slot[], method: string, req: Msg): Promise<Msg | undefined> {

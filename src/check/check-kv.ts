@@ -87,7 +87,7 @@ export function checkKvHistory(ops: readonly KvOp[], options: KvCheckOptions = {
   let resolutions: Map<number, Resolution> = new Map();
   if (options.events !== undefined) {
     resolutions = resolveIndeterminate(ops, options.events, options.finalLeases);
-    anomalies.push(...checkEventHistory(options.events));
+    for (const a of checkEventHistory(options.events)) anomalies.push(a);
   }
   const resolved = { at: 0, happened: 0, never: 0, candidates: 0, open: 0 };
   for (const op of ops) {
@@ -97,7 +97,7 @@ export function checkKvHistory(ops: readonly KvOp[], options: KvCheckOptions = {
     else resolved[r.kind]++;
   }
 
-  anomalies.push(...checkRevisions(ops, resolutions, { origin }));
+  for (const a of checkRevisions(ops, resolutions, { origin })) anomalies.push(a);
 
   const keys: KeyResult[] = [];
   const inconclusive: string[] = [];
@@ -136,7 +136,8 @@ export function checkKvHistory(ops: readonly KvOp[], options: KvCheckOptions = {
     const names = new Set<string>();
     for (const op of ops) if ('key' in op.input) names.add(op.input.key);
     const isChecked = options.isChecked ?? ((k: string): boolean => names.has(k));
-    anomalies.push(...checkAgainstEvents(ops, options.events, { isChecked, origin }));
+    // A loop, not a spread: a broken run can yield more anomalies than a call has argument slots.
+    for (const a of checkAgainstEvents(ops, options.events, { isChecked, origin })) anomalies.push(a);
   }
 
   let ok = 0;
