@@ -199,7 +199,7 @@ export class FaultInjector {
     if (victim.id === undefined) return this.record('member', '', at, `id of ${victim.name} unknown`, false);
     const removed = await this.adminCall(via, 'MemberRemove', { ID: victim.id });
     // A remove that timed out may still have taken effect (a retry then gets NOT_FOUND): ask.
-    if (removed === undefined && (await this.memberIds(via))?.has(victim.id) !== false) {
+    if (removed === undefined && !(await this.becomesAbsent(via, victim.id))) {
       return this.record('member', '', at, `MemberRemove ${victim.name} failed`, false);
     }
     await c.kill(victim);
@@ -263,8 +263,10 @@ export class FaultInjector {
     const client = this.cluster.client(leader);
     let next = 0;
     let ok = 0;
+    // Without a leader every put fails after its deadline; give up rather than stall the schedule.
+    const deadline = Date.now() + 60000;
     const worker = async (): Promise<void> => {
-      while (next < n) {
+      while (next < n && Date.now() < deadline) {
         next++;
         const i = this.fillSeq++;
         try {
@@ -277,6 +279,15 @@ export class FaultInjector {
     };
     await Promise.all(Array.from({ length: 16 }, () => worker()));
     return ok;
+  }
+
+  /** True once the cluster no longer lists member `id` (asked for up to about 5 s). */
+  private async becomesAbsent(via: readonly Slot[], id: string): Promise<boolean> {
+    for (let i = 0; i < 10; i++) {
+      if ((await this.memberIds(via))?.has(id) === false) return true;
+      await sleep(500);
+    }
+    return false;
   }
 
   /** The member ids the cluster lists now, through the first of `via` that answers. */
