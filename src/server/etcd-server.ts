@@ -358,6 +358,7 @@ export class EtcdServer {
       opened.wal,
       {
         send: (msgs) => this.send(msgs),
+        flush: () => this.transport?.flush(),
         apply: (entries) => this.applyEntries(entries),
         readStates: (rs) => this.onReadStates(rs),
         softState: (ss) => this.onSoftState(ss),

@@ -23,6 +23,11 @@ import type { Logger } from './logger';
 export interface DriverHooks {
   /** Sends messages to peers (must not block). */
   send(msgs: Message[]): void;
+  /**
+   * Puts what send() queued on the wire now rather than on a later turn (must not block or call
+   * back). Called right after every send, before the loop turns to its disk or to apply.
+   */
+  flush?(): void;
   /** Applies committed entries in order; resolves when applied. */
   apply(entries: Entry[]): Promise<void>;
   /** Receives read states (ReadIndex answers). */
@@ -153,7 +158,7 @@ export class RaftDriver {
         // A leader sends before its own persist, so followers write in parallel with it; every
         // other role sends only after its state is durable (its messages promise that).
         const early = this.leader && rd.messages.length > 0;
-        if (early) this.hooks.send(rd.messages);
+        if (early) this.sendNow(rd.messages);
         if (rd.snapshot !== undefined) {
           // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
           await this.applyChain;
@@ -169,7 +174,7 @@ export class RaftDriver {
           if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
           this.hooks.failpoint?.('after-persist');
         }
-        if (!early && rd.messages.length > 0) this.hooks.send(rd.messages);
+        if (!early && rd.messages.length > 0) this.sendNow(rd.messages);
         if (rd.messages.length > 0) this.hooks.failpoint?.('after-send');
         if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
         if (rd.committedEntries.length > 0) {
@@ -199,6 +204,16 @@ export class RaftDriver {
       for (const w of waiters) w();
     }
     if (this.proposals.length > 0 || this.node.hasReady()) this.schedule();
+  }
+
+  /**
+   * Sends and writes to the sockets at once, not on a later turn: a leader's appends are then on
+   * their way while it writes its own copy, and a follower's acknowledgement leaves before it
+   * applies (a follower's fdatasync blocks the thread).
+   */
+  private sendNow(msgs: Message[]): void {
+    this.hooks.send(msgs);
+    this.hooks.flush?.();
   }
 
   /** Stops ticking and processing; waits for the iteration in flight, then closes the WAL. */

@@ -167,6 +167,15 @@ export class PeerSender {
   }
 
   /**
+   * Writes the queued messages now (one socket write) unless the socket still holds a full
+   * buffer. Reports nothing: drops are reported by the scheduled `flush()`.
+   */
+  writeQueued(): void {
+    const s = this.socket;
+    if (s !== undefined && this.queue.length > 0 && !s.writableNeedDrain) this.writeBatch(s);
+  }
+
+  /**
    * Replaces the peer's URLs. A connection over a URL that is no longer listed is closed and
    * redialed at once; a pending backoff wait is cut short.
    */

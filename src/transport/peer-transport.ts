@@ -518,6 +518,17 @@ export class PeerTransport {
     return out;
   }
 
+  /**
+   * Writes every queued message now, one socket write per peer, instead of on the next turn.
+   * Callers on a latency-critical path use it right after `send` (for instance before blocking
+   * on a disk sync). Unreachable reports still wait for the scheduled turn, so this never calls
+   * back synchronously.
+   */
+  flush(): void {
+    if (this.isStopped()) return;
+    for (const p of this.dirty) p.writeQueued();
+  }
+
   private scheduleFlush(p: PeerSender): void {
     if (this.isStopped()) return;
     this.dirty.add(p);

@@ -487,6 +487,32 @@ describe('Wal: snapshots and release', () => {
   });
 });
 
+describe('Wal: small groups', () => {
+  const idle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+  test('with the writer idle, a small group is written before save() returns; a synced one is also synced', async () => {
+    const dir = await tmpDir();
+    const { wal } = await Wal.open(dir);
+    await idle();
+    const base = { ...wal.stats };
+    const p1 = wal.save(hs(1, 1), [ent(1)], true);
+    expect(wal.stats.writes - base.writes).toBe(1);
+    expect(wal.stats.fsyncs - base.fsyncs).toBe(1);
+    await p1;
+    await idle();
+    const p2 = wal.save(hs(1, 2), [], false);
+    expect(wal.stats.writes - base.writes).toBe(2);
+    expect(wal.stats.fsyncs - base.fsyncs).toBe(1);
+    await p2;
+    await wal.close();
+    expect(wal.stats.fsyncs - base.fsyncs).toBe(2);
+    const again = await reopen(dir);
+    expect(again.entries).toEqual([ent(1)]);
+    expect(again.hardState).toEqual(hs(1, 2));
+    await again.wal.close();
+  });
+});
+
 describe('Wal: concurrency', () => {
   test('overlapping saves keep call order, all resolve in order, and share fdatasyncs', async () => {
     const dir = await tmpDir();

@@ -109,6 +109,30 @@ describe('delivery', () => {
     expect(a.t.stats().peers[key]!.writes - after.writes).toBe(3);
   });
 
+  test('flush() writes what was queued at once, in one write per peer, and never calls back synchronously', async () => {
+    const a = await startMember(A);
+    const b = await startMember(B);
+    mesh(a, b);
+    await connected(a, b);
+    a.t.addPeer(nodeId(C), ['http://127.0.0.1:1']);
+    const key = B.toString(16);
+    const before = a.t.stats().peers[key]!;
+    for (let i = 0; i < 5; i++) a.t.send([msg(A, B, i), msg(A, C, i)]);
+    a.t.flush();
+    const after = a.t.stats().peers[key]!;
+    expect(after.writes - before.writes).toBe(1);
+    expect(after.sentMessages - before.sentMessages).toBe(5);
+    expect(after.queuedMessages).toBe(0);
+    expect(a.unreachable).toEqual([]);
+    await waitFor('5 delivered', () => b.messages.length === 5);
+    expect(indexesFrom(b, A)).toEqual([0, 1, 2, 3, 4]);
+    await waitFor('unreachable reported', () => a.unreachable.length === 1);
+    expect(a.unreachable).toEqual([C]);
+    // Nothing is left for the scheduled turn to write.
+    await nextTurn();
+    expect(a.t.stats().peers[key]!.writes).toBe(after.writes);
+  });
+
   test('messages to unknown peers are dropped and counted; send never calls back synchronously', async () => {
     const a = await startMember(A);
     a.t.addPeer(nodeId(B), ['http://127.0.0.1:1']);
