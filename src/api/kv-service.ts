@@ -11,6 +11,7 @@ import {
   encodeCompactResponse,
   encodeDeleteResponse,
   encodePutResponse,
+  encodeRangeRecords,
   encodeRangeResponse,
   encodeTxnResponse,
   toCompactOp,
@@ -19,6 +20,7 @@ import {
   toRangeOp,
   toTxnOp,
 } from './kv-wire';
+import { isPlainRange, plainRange } from './range-records';
 import { toStatus } from './status';
 import type { Handlers } from './grpc-server';
 
@@ -53,6 +55,12 @@ export function kvHandlers(s: EtcdServer, limits: { maxTxnOps: number }): Handle
       const op = toRangeOp(m);
       checkRangeRequest(op);
       if (!op.serializable && s.isLearner()) throw Errors.notSupportedForLearner();
+      if (isPlainRange(op)) {
+        // Served as EtcdServer.range would, with the stored records copied into the response.
+        if (!op.serializable) await s.linearizableBarrier();
+        const pr = await plainRange(s.store, op);
+        return encodeRangeRecords(pr.records, pr.more, pr.count, op.keysOnly, { ...s.header(), revision: pr.revision });
+      }
       const res = await s.range(op);
       // The header carries the revision the range was read at, not a later one.
       return encodeRangeResponse(res, { ...s.header(), revision: res.revision });

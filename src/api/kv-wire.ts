@@ -163,11 +163,42 @@ export function headerBytes(h: Header): Uint8Array {
   return w.finish();
 }
 
-const kvWriter = new Writer(1024);
+/** Length of the unsigned varint encoding of a non-negative safe integer. */
+function uvarintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** Length of the varint encoding of an int64 (negative values take 10 bytes, as two's complement). */
+function varint64Size(v: bigint): number {
+  if (v < 0n) return 10;
+  let n = 1;
+  while (v >= 0x80n) {
+    v >>= 7n;
+    n++;
+  }
+  return n;
+}
+
+/** Length of writeKeyValue's encoding of `kv`. */
+function keyValueSize(kv: KeyValue): number {
+  let n = 0;
+  if (kv.key.length > 0) n += 1 + uvarintSize(kv.key.length) + kv.key.length;
+  if (kv.createRevision !== 0) n += 1 + uvarintSize(kv.createRevision);
+  if (kv.modRevision !== 0) n += 1 + uvarintSize(kv.modRevision);
+  if (kv.version !== 0) n += 1 + uvarintSize(kv.version);
+  if (kv.value.length > 0) n += 1 + uvarintSize(kv.value.length) + kv.value.length;
+  if (kv.lease !== 0n) n += 1 + varint64Size(kv.lease);
+  return n;
+}
 
 function writeKv(w: Writer, field: number, kv: KeyValue): void {
-  const inner = writeKeyValue(kvWriter.reset(), kv).finish();
-  w.tag(field, 2).bytes(inner);
+  w.tag(field, 2).uvarint(keyValueSize(kv));
+  writeKeyValue(w, kv);
 }
 
 /** A sub-message encoder: writes the body of a message into a fresh writer and returns its bytes. */
@@ -232,6 +263,114 @@ export function encodeRangeResponse(r: RangeResult, h: Header): Buffer {
   const w = respWriter.reset();
   writeRangeBody(w, r, h);
   return Buffer.from(w.finish().buffer);
+}
+
+/** Writes an unsigned varint into `buf` at `pos`; returns the position after it. */
+function putUvarint(buf: Buffer, pos: number, v: number): number {
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/**
+ * Where the value field (5) of a stored record lies: [start, end) byte offsets, or undefined when
+ * the record has no value. Throws RangeError on a malformed record.
+ */
+function valueField(rec: Uint8Array): [number, number] | undefined {
+  let pos = 0;
+  const readVarint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= rec.length) throw new RangeError('truncated record');
+      const b = rec[pos++]!;
+      v += (b & 0x7f) * mul;
+      if (b < 0x80) return v;
+      mul *= 0x80;
+    }
+    throw new RangeError('malformed record varint');
+  };
+  while (pos < rec.length) {
+    const start = pos;
+    const tag = readVarint();
+    const wt = tag & 7;
+    if (wt === 0) {
+      readVarint();
+    } else if (wt === 2) {
+      const n = readVarint();
+      pos += n;
+      if (pos > rec.length) throw new RangeError('truncated record');
+      if (tag >>> 3 === 5) return [start, pos];
+    } else {
+      throw new RangeError(`unexpected wire type ${wt} in a stored record`);
+    }
+  }
+  return undefined;
+}
+
+const EMPTY_RECORDS: Int32Array = new Int32Array(0);
+
+/**
+ * Encodes a RangeResponse whose kvs are stored records (see KvStore.fetchRecords), copying each
+ * record as the encoded mvccpb.KeyValue it is. With `keysOnly`, each record's value field is left
+ * out, as encoding the record with an empty value would. The bytes equal encodeRangeResponse's for
+ * the decoded records.
+ */
+export function encodeRangeRecords(records: readonly Uint8Array[], more: boolean, count: number, keysOnly: boolean, h: Header): Buffer {
+  const head = headerBytes(h);
+  let total = 1 + uvarintSize(head.length) + head.length;
+  let cut = EMPTY_RECORDS;
+  if (keysOnly) {
+    cut = new Int32Array(records.length * 2);
+    for (let i = 0; i < records.length; i++) {
+      const span = valueField(records[i]!);
+      if (span !== undefined) {
+        cut[2 * i] = span[0];
+        cut[2 * i + 1] = span[1];
+      }
+    }
+  }
+  for (let i = 0; i < records.length; i++) {
+    const len = records[i]!.length - (keysOnly ? cut[2 * i + 1]! - cut[2 * i]! : 0);
+    total += 1 + uvarintSize(len) + len;
+  }
+  if (more) total += 2;
+  if (count !== 0) total += 1 + uvarintSize(count);
+  const buf = Buffer.allocUnsafe(total);
+  buf[0] = (1 << 3) | 2;
+  let pos = putUvarint(buf, 1, head.length);
+  buf.set(head, pos);
+  pos += head.length;
+  for (let i = 0; i < records.length; i++) {
+    const rec = records[i]!;
+    buf[pos++] = (2 << 3) | 2;
+    const a = keysOnly ? cut[2 * i]! : 0;
+    const b = keysOnly ? cut[2 * i + 1]! : 0;
+    if (a === b) {
+      pos = putUvarint(buf, pos, rec.length);
+      buf.set(rec, pos);
+      pos += rec.length;
+    } else {
+      pos = putUvarint(buf, pos, rec.length - (b - a));
+      buf.set(rec.subarray(0, a), pos);
+      pos += a;
+      buf.set(rec.subarray(b), pos);
+      pos += rec.length - b;
+    }
+  }
+  if (more) {
+    buf[pos++] = 3 << 3;
+    buf[pos++] = 1;
+  }
+  if (count !== 0) {
+    buf[pos++] = 4 << 3;
+    pos = putUvarint(buf, pos, count);
+  }
+  if (pos !== total) throw new Error(`range response size mismatch: wrote ${pos} of ${total} bytes`);
+  return buf;
 }
 
 /** Encodes a PutResponse. */

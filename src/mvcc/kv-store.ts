@@ -7,7 +7,7 @@
  *   batch that `flush()` writes together with the consistent index. Until flushed, the encoded
  *   values stay in `pending`, so reads always find them.
  * - Reads run concurrently with writes: they answer from the index at a fixed revision and fetch
- *   values from `pending` or LevelDB.
+ *   values from the record cache (record-cache.ts), `pending` or LevelDB.
  * - Compaction compacts the index at once and deletes superseded revisions from LevelDB in the
  *   background in bounded chunks (see compactor.ts), after every read that could still need them
  *   has finished.
@@ -17,7 +17,10 @@ import { Backend, BatchOp, MetaKeys, bytesU64, u64Bytes } from '../storage/backe
 import { KeyIndex } from './key-index';
 import { KeyRange, keyToBytes, rangeContains } from './key-range';
 import { KeyValue, decodeKeyValue, encodeKeyValue } from './kv-codec';
+import { ENTRY_OVERHEAD, RecordCache } from './record-cache';
 import { decodeRevision, encodeRevision, revKey } from './revision';
+import { RebuiltIndex, rebuildIndex } from './index-restore';
+import { encodeIndexSnapshot, loadIndexSnapshot, removeIndexSnapshot, writeIndexSnapshot } from './index-snapshot';
 import { IndexedKey, TreeIndex } from './tree-index';
 
 /** Options of a read. `rev` ≤ 0 reads at the current revision. `limit` 0 means no limit. */
@@ -52,6 +55,13 @@ export interface HistoryRecord {
   tombstone: boolean;
   /** The encoded KeyValue as stored. */
   value: Uint8Array;
+}
+
+/** The stored record of one revision of a key. */
+interface RecordRef {
+  key: string;
+  modMain: number;
+  modSub: number;
 }
 
 /** Optional logger callback. */
@@ -97,7 +107,9 @@ export class WriteTxn {
     const sub = this.sub++;
     const idx = this.store.index.put(key, this.rev, sub);
     idx.lease = lease;
-    this.store.stage(this.rev, sub, false, encodeKeyValue(kv));
+    const record = encodeKeyValue(kv);
+    this.store.stage(this.rev, sub, false, record);
+    this.store.cache.written(key, this.rev, sub, record);
     this.changes.push({ type: 'put', kv });
     return kv;
   }
@@ -115,8 +127,12 @@ export class WriteTxn {
   private deleteKey(key: string): void {
     const sub = this.sub++;
     if (!this.store.index.tombstone(key, this.rev, sub)) throw new InvariantError(`delete of a key that is not live`);
-    const kv: KeyValue = { key: keyToBytes(key), createRevision: 0, modRevision: this.rev, version: 0, value: EMPTY, lease: 0n };
-    this.store.stage(this.rev, sub, true, encodeKeyValue({ ...kv, modRevision: 0 }));
+    this.store.cache.drop(key);
+    // A tombstone is stored as the bare key (see kv-codec.ts), which ends the record: the change
+    // takes its key bytes from there instead of holding a second copy until it is published.
+    const record = encodeKeyValue({ key: keyToBytes(key), createRevision: 0, modRevision: 0, version: 0, value: EMPTY, lease: 0n });
+    const kv: KeyValue = { key: record.subarray(record.length - key.length), createRevision: 0, modRevision: this.rev, version: 0, value: EMPTY, lease: 0n };
+    this.store.stage(this.rev, sub, true, record);
     this.changes.push({ type: 'delete', kv });
   }
 
@@ -142,6 +158,10 @@ export class KvStore {
   readonly index = new TreeIndex();
   /** Encoded values written but not yet flushed to LevelDB, by "main_sub". */
   private readonly pending = new Map<string, Uint8Array>();
+  /** Stored records of recently read keys (bounded; see record-cache.ts). */
+  readonly cache = new RecordCache();
+  /** Records being read from LevelDB, by key: the load that reads them and their place in it. */
+  private readonly loading = new Map<string, { main: number; sub: number; load: Promise<Uint8Array[]>; at: number }>();
   /** The batch being collected. */
   private ops: BatchOp[] = [];
   private opsPendingKeys: string[] = [];
@@ -167,29 +187,66 @@ export class KvStore {
     return s;
   }
 
+  /**
+   * Rebuilds the index and the compaction marks: from the saved index and the records written after
+   * it when the saved index matches the database (see index-snapshot.ts), else from every stored
+   * record (see index-restore.ts).
+   */
   private async restore(): Promise<void> {
-    let last = 1;
-    for await (const [k, v] of this.backend.kv.iterator()) {
-      const rev = decodeRevision(k);
-      const kv = decodeKeyValue(v);
-      const key = Buffer.from(kv.key.buffer, kv.key.byteOffset, kv.key.byteLength).toString('latin1');
-      if (rev.tombstone) {
-        if (!this.index.tombstone(key, rev.main, rev.sub)) {
-          const ki = this.index.lookup(key);
-          if (ki === undefined || ki.isEmpty()) this.index.restoreTombstone(key, rev.main, rev.sub);
-          else this.log('warn', 'tombstone for a key that is not live at restore', { revision: rev.main });
-        }
-      } else {
-        const ki = this.index.put(key, rev.main, rev.sub);
-        ki.lease = kv.lease;
-      }
-      if (rev.main > last) last = rev.main;
+    const t0 = performance.now();
+    let saved = await loadIndexSnapshot(this.backend, this.log);
+    let rebuilt: RebuiltIndex;
+    try {
+      rebuilt = await rebuildIndex(this.backend, this.log, {}, saved);
+    } catch (err) {
+      if (saved === undefined) throw err;
+      // The records after the saved index do not fit it: do without it.
+      this.log('warn', 'the saved index does not fit the stored records; reading every record', { error: String(err) });
+      await removeIndexSnapshot(this.backend.path);
+      saved = undefined;
+      rebuilt = await rebuildIndex(this.backend, this.log);
     }
+    this.index.load(rebuilt.keys, rebuilt.values);
     const scheduled = await this.backend.metaNumber(MetaKeys.scheduledCompact, -1);
     const finished = await this.backend.metaNumber(MetaKeys.finishedCompact, -1);
-    this.currentRev = Math.max(last, scheduled, finished, 1);
+    this.currentRev = Math.max(rebuilt.lastMain, scheduled, finished, 1);
     this.compactRev = Math.max(scheduled, finished);
-    if (this.compactRev > 0) this.index.compact(this.compactRev);
+    if (this.compactRev > 0) this.index.compact(this.compactRev, false);
+    this.log('info', 'restored the key index', {
+      keys: this.index.size,
+      'records-read': rebuilt.records,
+      'from-saved-index': saved !== undefined,
+      revision: this.currentRev,
+      took: `${Math.round(performance.now() - t0)}ms`,
+    });
+  }
+
+  /**
+   * Saves the index beside the database so the next open is fast (see index-snapshot.ts). Call
+   * once writes have stopped (the member is stopping). Saves nothing, and returns false, while a
+   * write is staged or being written, or after a write failed.
+   */
+  async saveIndex(): Promise<boolean> {
+    try {
+      let consistentIndex = 0;
+      for (let attempt = 0; ; attempt++) {
+        // Read first: a flush after this only makes the recorded value lower than the database's.
+        consistentIndex = await this.backend.metaNumber(MetaKeys.consistentIndex);
+        const chain = this.flushChain;
+        await chain; // rejects after a failed write
+        if (chain === this.flushChain && this.ops.length === 0 && this.logHead === this.pendingLog.length) break;
+        if (attempt >= 3) return false;
+      }
+      // Nothing staged or in flight: the index refers only to records written to LevelDB.
+      const data = encodeIndexSnapshot(this.index, { rev: this.currentRev, compactRev: this.compactRev, consistentIndex });
+      await this.backend.sync();
+      await writeIndexSnapshot(this.backend.path, data);
+      this.log('info', 'saved the key index', { keys: this.index.size, revision: this.currentRev, bytes: data.length });
+      return true;
+    } catch (err) {
+      this.log('warn', 'could not save the key index', { error: String(err) });
+      return false;
+    }
   }
 
   /** The consistent index (last applied Raft entry) recorded with the state. */
@@ -275,42 +332,171 @@ export class KvStore {
   }
 
   /**
-   * Fetches the records of index entries (values from pending or LevelDB). With keysOnly, values are
+   * A read answered with stored records: the records (see fetchRecords) of the keys live at `rev`
+   * (already resolved) in the range, in key order, at most `limit` of them when limit > 0; `count`
+   * is the number of live keys in the range and `more` tells whether the limit left some out.
+   */
+  async rangeRecords(r: KeyRange, rev: number, limit: number): Promise<{ records: Uint8Array[]; count: number; more: boolean }> {
+    const records: Uint8Array[] = [];
+    const cache = this.cache;
+    const pending = this.pending;
+    const max = limit > 0 ? limit : Infinity;
+    let missing: number[] | undefined;
+    let missed: RecordRef[] | undefined;
+    let count = 0;
+    this.index.forEachInRange(r, (key, ki) => {
+      let main: number;
+      let sub: number;
+      if (ki.modMain <= rev && ki.isLive()) {
+        // Live and unchanged since rev: the last modification is the revision visible at rev.
+        main = ki.modMain;
+        sub = ki.modSub;
+      } else {
+        const st = ki.get(rev);
+        if (st === undefined) return;
+        main = st.modMain;
+        sub = st.modSub;
+      }
+      if (++count > max) return;
+      let v = cache.get(key, main, sub);
+      if (v === undefined && pending.size > 0) v = pending.get(revKey(main, sub));
+      if (v === undefined) {
+        (missing ??= []).push(records.length);
+        (missed ??= []).push({ key, modMain: main, modSub: sub });
+        records.push(EMPTY);
+      } else {
+        records.push(v);
+      }
+    });
+    if (missing !== undefined) await this.load(missed!, missing, records);
+    return { records, count, more: count > max };
+  }
+
+  /**
+   * Fetches and decodes the records of index entries (see fetchRecords). With keysOnly, values are
    * still read (version, lease, revisions come from the record) but dropped.
    */
   async fetch(entries: IndexedKey[], keysOnly: boolean): Promise<KeyValue[]> {
-    const out: KeyValue[] = new Array<KeyValue>(entries.length);
-    const missing: number[] = [];
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      const v = this.pending.get(revKey(e.modMain, e.modSub));
-      if (v !== undefined) out[i] = decodeKeyValue(v);
-      else missing.push(i);
-    }
-    if (missing.length > 0) {
-      const gen = this.beginRead();
-      try {
-        const keys = missing.map((i) => encodeRevision(entries[i]!.modMain, entries[i]!.modSub));
-        const vals = await this.backend.kv.getMany(keys);
-        for (let j = 0; j < missing.length; j++) {
-          const i = missing[j]!;
-          const v = vals[j];
-          if (v === undefined) {
-            // Flushed after we looked at pending? Look again before calling it corruption.
-            const e = entries[i]!;
-            const p = this.pending.get(revKey(e.modMain, e.modSub)) ?? (await this.backend.kv.get(encodeRevision(e.modMain, e.modSub)));
-            if (p === undefined) throw new InvariantError(`missing value for revision ${e.modMain}.${e.modSub}`);
-            out[i] = decodeKeyValue(p);
-          } else {
-            out[i] = decodeKeyValue(v);
-          }
-        }
-      } finally {
-        this.endRead(gen);
-      }
-    }
+    const records = await this.fetchRecords(entries);
+    const out: KeyValue[] = new Array<KeyValue>(records.length);
+    for (let i = 0; i < records.length; i++) out[i] = decodeKeyValue(records[i]!);
     if (keysOnly) for (const kv of out) kv.value = EMPTY;
     return out;
+  }
+
+  /**
+   * The stored records (each an mvccpb.KeyValue in wire encoding, see kv-codec.ts) of index
+   * entries, in order: from the record cache, the unflushed writes or LevelDB. The arrays returned
+   * are shared with the cache: callers must not modify them.
+   */
+  async fetchRecords(entries: readonly IndexedKey[]): Promise<Uint8Array[]> {
+    const n = entries.length;
+    const out = new Array<Uint8Array>(n);
+    const cache = this.cache;
+    const pending = this.pending;
+    let missing: number[] | undefined;
+    let missed: RecordRef[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]!;
+      let v = cache.get(e.key, e.modMain, e.modSub);
+      if (v === undefined && pending.size > 0) v = pending.get(revKey(e.modMain, e.modSub));
+      if (v !== undefined) {
+        out[i] = v;
+      } else {
+        (missing ??= []).push(i);
+        (missed ??= []).push(e);
+      }
+    }
+    if (missing !== undefined) await this.load(missed!, missing, out);
+    return out;
+  }
+
+  /**
+   * Reads the records `refs` into `out` (refs[j] into out[slots[j]]) from LevelDB, caching them.
+   * A record another read is loading already is taken from that load, so concurrent reads of the
+   * same cold keys cost one LevelDB read.
+   */
+  private async load(refs: readonly RecordRef[], slots: readonly number[], out: Uint8Array[]): Promise<void> {
+    const own: RecordRef[] = [];
+    const ownSlots: number[] = [];
+    let shared: { load: Promise<Uint8Array[]>; at: number; slot: number; ref: RecordRef }[] | undefined;
+    for (let j = 0; j < refs.length; j++) {
+      const e = refs[j]!;
+      const l = this.loading.get(e.key);
+      if (l !== undefined && l.main === e.modMain && l.sub === e.modSub) {
+        (shared ??= []).push({ load: l.load, at: l.at, slot: slots[j]!, ref: e });
+      } else {
+        own.push(e);
+        ownSlots.push(slots[j]!);
+      }
+    }
+    let load: Promise<Uint8Array[]> | undefined;
+    if (own.length > 0) {
+      load = this.readRecords(own);
+      // Awaited below, maybe after the shared loads: mark it handled so a failure meanwhile is not reported as unhandled.
+      load.catch(() => undefined);
+      for (let j = 0; j < own.length; j++) {
+        const e = own[j]!;
+        this.loading.set(e.key, { main: e.modMain, sub: e.modSub, load, at: j });
+      }
+    }
+    try {
+      if (shared !== undefined) {
+        const retry: RecordRef[] = [];
+        const retrySlots: number[] = [];
+        for (const x of shared) {
+          try {
+            out[x.slot] = (await x.load)[x.at]!;
+          } catch {
+            // That read failed; try on our own.
+            retry.push(x.ref);
+            retrySlots.push(x.slot);
+          }
+        }
+        if (retry.length > 0) {
+          const vals = await this.readRecords(retry);
+          for (let j = 0; j < retry.length; j++) out[retrySlots[j]!] = vals[j]!;
+        }
+      }
+      if (load === undefined) return;
+      const vals = await load;
+      let loaded = 0;
+      for (let j = 0; j < own.length; j++) {
+        out[ownSlots[j]!] = vals[j]!;
+        loaded += vals[j]!.length + ENTRY_OVERHEAD;
+      }
+      // A read bigger than half the cache would only push out what other reads use.
+      if (loaded * 2 > this.cache.budget) return;
+      for (let j = 0; j < own.length; j++) {
+        const e = own[j]!;
+        this.cache.offer(e.key, e.modMain, e.modSub, vals[j]!);
+      }
+    } finally {
+      if (load !== undefined) for (const e of own) if (this.loading.get(e.key)?.load === load) this.loading.delete(e.key);
+    }
+  }
+
+  /** Reads stored records from LevelDB, in order. */
+  private async readRecords(refs: readonly RecordRef[]): Promise<Uint8Array[]> {
+    const gen = this.beginRead();
+    try {
+      const keys = refs.map((e) => encodeRevision(e.modMain, e.modSub));
+      const vals = await this.backend.kv.getMany(keys);
+      const out = new Array<Uint8Array>(refs.length);
+      for (let j = 0; j < refs.length; j++) {
+        let v = vals[j];
+        if (v === undefined) {
+          // Flushed after we looked at pending? Look again before calling it corruption.
+          const e = refs[j]!;
+          v = this.pending.get(revKey(e.modMain, e.modSub)) ?? (await this.backend.kv.get(encodeRevision(e.modMain, e.modSub)));
+          if (v === undefined) throw new InvariantError(`missing value for revision ${e.modMain}.${e.modSub}`);
+        }
+        out[j] = v;
+      }
+      return out;
+    } finally {
+      this.endRead(gen);
+    }
   }
 
   /** Reads the record of a key at a revision (undefined when absent). */

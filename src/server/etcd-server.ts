@@ -1019,6 +1019,7 @@ export class EtcdServer {
       this.waiters.delete(id);
     }
     await this.store.flushed();
+    await this.store.saveIndex();
     await this.backend.close();
   }
 }

@@ -7,9 +7,11 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { EntryType } from '../raft/types';
 import type { Entry, HardState, SnapshotMeta } from '../raft/types';
 import { WalCorruptError, WalGapError } from './wal-errors';
 import {
+  RECORD_HEADER_BYTES,
   RecordDecodeError,
   RecordType,
   RecordWriter,
@@ -19,6 +21,7 @@ import {
   decodeHardState,
   decodeSegmentHeader,
   decodeSnapshot,
+  entryRecordSize,
   readRecord,
 } from './wal-record';
 import { ReplayLog } from './wal-replay';
@@ -125,7 +128,7 @@ export async function recoverWal(dir: string, snapshotIndex: number | undefined,
       const at = off;
       switch (r.type) {
         case RecordType.Entry: {
-          const e = decodeOrCorrupt(file, at, () => decodeEntry(buf, r.payloadStart, r.payloadEnd));
+          const e = decodeOrCorrupt(file, at, () => decodeEntryView(buf, r.payloadStart, r.payloadEnd));
           replay.appendEntry(e);
           if (e.index > maxIndex) maxIndex = e.index;
           break;
@@ -162,6 +165,8 @@ export async function recoverWal(dir: string, snapshotIndex: number | undefined,
     const snapshot = snapshotIndex === undefined ? newestSnapshot : findLast(markers, (m) => m.index <= snapshotIndex);
     const skip = snapshotIndex ?? snapshot?.index ?? 0;
     const entries = entriesAfter(replay.entries, skip);
+    // Entries were read as views into the segment buffers; the ones returned get their own copy.
+    for (const e of entries) e.data = new Uint8Array(e.data);
     const lastIndex = replay.lastIndex() ?? 0;
     const nextIndex = Math.max(lastIndex, newestSnapshot?.index ?? 0, skip) + 1;
     return { hardState, entries, snapshot, newestSnapshot, nextIndex, segments, fh, offset, crc, fsyncs, bytes: 0 };
@@ -169,6 +174,20 @@ export async function recoverWal(dir: string, snapshotIndex: number | undefined,
     await fh.close();
     throw err;
   }
+}
+
+/** Payload bytes of an entry record before its data. */
+const ENTRY_HEAD_BYTES = entryRecordSize({ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }) - RECORD_HEADER_BYTES;
+
+/**
+ * Decodes an entry payload like decodeEntry, but with `data` a view into `buf` rather than a copy:
+ * replay drops most entries (those a snapshot covers), so only the ones kept are copied.
+ */
+function decodeEntryView(buf: Buffer, start: number, end: number): Entry {
+  if (end - start < ENTRY_HEAD_BYTES) return decodeEntry(buf, start, end); // throws the precise error
+  const e = decodeEntry(buf, start, start + ENTRY_HEAD_BYTES);
+  e.data = buf.subarray(start + ENTRY_HEAD_BYTES, end);
+  return e;
 }
 
 /** The entries above `skip` from a contiguous list; throws WalGapError if `skip + 1` is missing. */
