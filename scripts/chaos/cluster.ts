@@ -5,7 +5,6 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { EtcdClient, Msg, idString, num } from './grpc';
 import { FaultProxy } from './proxy';
@@ -50,18 +49,9 @@ export interface ClusterOptions {
   readonly random: () => number;
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = typeof a === 'object' && a !== null ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../free-port';
+
+export { freePort };
 
 /** Sleeps for ms milliseconds. */
 export function sleep(ms: number): Promise<void> {

@@ -14,18 +14,9 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 /** The compiled server entry point (`npm run build` makes it). */
 export const SERVER_JS = path.join(ROOT, 'dist', 'src', 'main.js');
 
-/** Finds a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../scripts/free-port';
+
+export { freePort };
 
 /** Path of a tool, or throws: a missing tool fails the test run instead of skipping it. */
 export function requireTool(name: string): string {
@@ -105,7 +96,7 @@ export async function startMember(o: StartOptions = {}): Promise<Member> {
 export async function waitReady(m: Member, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (m.proc.exitCode !== null) throw new Error(`${m.kind} exited with ${m.proc.exitCode}:\n${m.logs.join('')}`);
+    if (m.proc.exitCode !== null || m.proc.signalCode !== null) throw new Error(`${m.kind} exited with ${m.proc.exitCode ?? m.proc.signalCode}:\n${m.logs.join('')}`);
     const r = await etcdctl(m, ['get', 'readiness-probe', '--command-timeout=1s', '--dial-timeout=1s']);
     if (r.code === 0) return;
     await sleep(100);
@@ -117,7 +108,7 @@ export async function waitReady(m: Member, timeoutMs = 30000): Promise<void> {
 export async function waitListening(m: Member, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (m.proc.exitCode !== null) throw new Error(`${m.kind} exited with ${m.proc.exitCode}:\n${m.logs.join('')}`);
+    if (m.proc.exitCode !== null || m.proc.signalCode !== null) throw new Error(`${m.kind} exited with ${m.proc.exitCode ?? m.proc.signalCode}:\n${m.logs.join('')}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(m.clientPort, '127.0.0.1');
       s.once('connect', () => {

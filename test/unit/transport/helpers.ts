@@ -1,5 +1,4 @@
 /** Test helpers for the peer transport: recording members, message builders, polling. */
-import { createServer } from 'node:net';
 import type { Server } from 'node:net';
 import { EntryType, MessageType, nodeId } from '../../../src/raft/types';
 import type { Message, NodeId } from '../../../src/raft/types';
@@ -162,13 +161,9 @@ export function listenRaw(server: Server): Promise<number> {
   });
 }
 
-/** A port that was free a moment ago (listened on, then closed). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listenRaw(s);
-  await closeServer(s);
-  return port;
-}
+import { freePort } from '../../../scripts/free-port';
+
+export { freePort };
 
 /** Closes a server, resolving when it is closed. */
 export function closeServer(s: Server): Promise<void> {
