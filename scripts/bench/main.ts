@@ -48,10 +48,15 @@ function parseArgs(argv: string[]): Map<string, string> {
   return m;
 }
 
-/** Finds etcd's benchmark tool: --benchmark, $ETCD_BENCHMARK, `etcd-benchmark` on PATH, or the cache the build script uses. */
+/**
+ * Finds etcd's benchmark tool: --benchmark, $ETCD_BENCHMARK, `etcd-benchmark` on PATH, the cache the
+ * build script uses, or the build script itself in ../shared/tools beside the checkout (it builds
+ * the tool on its first call).
+ */
 function findBenchmark(flag: string | undefined): string {
   const candidates = [flag, process.env['ETCD_BENCHMARK'], which('etcd-benchmark') ?? undefined,
-    path.join(process.env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'etcd-benchmark', 'benchmark')];
+    path.join(process.env['XDG_CACHE_HOME'] ?? path.join(os.homedir(), '.cache'), 'etcd-benchmark', 'benchmark'),
+    path.join(ROOT, '..', 'shared', 'tools', 'etcd-benchmark')];
   for (const c of candidates) {
     if (c !== undefined && c !== '' && fs.existsSync(c)) return c;
   }
