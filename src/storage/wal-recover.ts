@@ -25,7 +25,7 @@ import {
   readRecord,
 } from './wal-record';
 import { ReplayLog } from './wal-replay';
-import { createSegmentFile, listSegments, segmentName, syncDir } from './wal-segment';
+import { createSegmentFile, isZeroFrom, listSegments, segmentName, syncDir } from './wal-segment';
 import type { SegmentId } from './wal-segment';
 
 /** Structured log callback, as in WalOptions. */
@@ -120,6 +120,9 @@ export async function recoverWal(dir: string, snapshotIndex: number | undefined,
     while (off < buf.length) {
       const r = readRecord(buf, off, crc);
       if (!r.ok) {
+        // Zeros to the end are the preallocated space after the last record (no record starts
+        // with a zero type byte), not damage.
+        if (isZeroFrom(buf, off)) break;
         if (!isLast) throw new WalCorruptError(file, off, r.reason);
         truncateAt = off;
         log?.('warn', 'wal: cutting torn or corrupt tail of the last segment', { file, offset: off, droppedBytes: buf.length - off, reason: r.reason });
@@ -223,7 +226,7 @@ async function createFresh(dir: string, snapshotIndex: number | undefined, log: 
   const w = new RecordWriter(buf, 0);
   w.putSegmentHeader({ version: WAL_FORMAT_VERSION, seq: id.seq, firstIndex: id.firstIndex, prevCrc: 0 });
   let fsyncs = 0;
-  const fh = await createSegmentFile(dir, id.name, buf, () => fsyncs++);
+  const fh = await createSegmentFile(dir, id.name, buf, buf.length, () => fsyncs++);
   log?.('info', 'wal: created', { dir, segment: id.name });
   return {
     hardState: undefined,

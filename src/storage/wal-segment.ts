@@ -82,16 +82,18 @@ export async function writeFully(fh: FileHandle, buf: Buffer, len: number, posit
 }
 
 /**
- * Creates segment `name` in `dir` holding exactly `contents`: writes a `.tmp` file, fdatasyncs
- * it, renames it into place and fsyncs the directory. Returns the open handle (read/write,
- * positioned writes) for further appends; the caller closes it. Counts two syncs via `onSync`.
+ * Creates segment `name` in `dir` starting with `contents`, zero-filled up to `size` bytes when
+ * that is longer: writes a `.tmp` file, fdatasyncs it, renames it into place and fsyncs the
+ * directory. Returns the open handle (read/write, positioned writes) for further appends; the
+ * caller closes it. Counts two syncs via `onSync`.
  */
-export async function createSegmentFile(dir: string, name: string, contents: Buffer, onSync: () => void): Promise<FileHandle> {
+export async function createSegmentFile(dir: string, name: string, contents: Buffer, size: number, onSync: () => void): Promise<FileHandle> {
   const final = path.join(dir, name);
   const tmp = final + TMP_SUFFIX;
   const fh = await fsp.open(tmp, 'w+');
   try {
     await writeFully(fh, contents, contents.length, 0);
+    if (size > contents.length) await fh.truncate(size);
     await fh.datasync();
     onSync();
     await fsp.rename(tmp, final);
@@ -104,3 +106,15 @@ export async function createSegmentFile(dir: string, name: string, contents: Buf
   }
   return fh;
 }
+
+/** True when every byte of `buf` from `off` on is zero: the unwritten, preallocated end of a segment. */
+export function isZeroFrom(buf: Buffer, off: number): boolean {
+  const step = ZEROS.length;
+  for (let at = off; at < buf.length; at += step) {
+    const end = Math.min(buf.length, at + step);
+    if (buf.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
+  }
+  return true;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);

@@ -49,6 +49,12 @@ export interface WalOptions {
   snapshotIndex?: number;
   /** Structured log callback; torn tails that are cut are reported at 'warn'. */
   log?: WalLogger;
+  /**
+   * Extend the segment being written to `segmentBytes` up front (default true). The file's size
+   * then stays the same while records are appended, so an fdatasync flushes only data, not the
+   * inode's size as well; the zeros past the last record read as the clean end of the log.
+   */
+  preallocate?: boolean;
 }
 
 /** Counters since open, for metrics. */
@@ -104,6 +110,8 @@ export class Wal {
   private constructor(
     private readonly dir: string,
     private readonly segmentBytes: number,
+    /** Whether new segments are extended to segmentBytes when created (see WalOptions.preallocate). */
+    private readonly preallocate: boolean,
     private readonly log: WalLogger | undefined,
     /** Segments in order; the last one is being written. Invariant: never empty. */
     private readonly segments: SegmentState[],
@@ -135,7 +143,13 @@ export class Wal {
     if (opts.snapshotIndex !== undefined && !isIndex(opts.snapshotIndex)) throw new RangeError(`wal: snapshotIndex must be a non-negative integer, got ${opts.snapshotIndex}`);
     const r = await recoverWal(dir, opts.snapshotIndex, opts.log);
     const stats: WalStats = { fsyncs: r.fsyncs, bytes: r.bytes, writes: r.bytes > 0 ? 1 : 0 };
-    const wal = new Wal(dir, segmentBytes, opts.log, r.segments, r.fh, r.offset, r.crc, r.hardState, r.newestSnapshot, r.nextIndex, stats);
+    const prealloc = opts.preallocate ?? true;
+    if (prealloc && (await r.fh.stat()).size < segmentBytes) {
+      await r.fh.truncate(segmentBytes);
+      await r.fh.datasync();
+      stats.fsyncs++;
+    }
+    const wal = new Wal(dir, segmentBytes, prealloc, opts.log, r.segments, r.fh, r.offset, r.crc, r.hardState, r.newestSnapshot, r.nextIndex, stats);
     const hardState = r.hardState ?? { term: 0, vote: NONE, commit: 0 };
     return { wal, hardState, entries: r.entries, snapshot: r.snapshot };
   }
@@ -380,7 +394,7 @@ export class Wal {
     w.putSegmentHeader({ version: WAL_FORMAT_VERSION, seq, firstIndex: id.firstIndex, prevCrc: this.crc });
     if (this.hardState) w.putHardState(this.hardState);
     if (this.snapshot) w.putSnapshot(this.snapshot);
-    const fh = await createSegmentFile(this.dir, id.name, buf, () => this.stats.fsyncs++);
+    const fh = await createSegmentFile(this.dir, id.name, buf, this.preallocate ? this.segmentBytes : size, () => this.stats.fsyncs++);
     const old = this.fh;
     this.fh = fh;
     this.segments.push({ id, maxIndex: 0 });

@@ -6,6 +6,7 @@ import { EntryType, NONE, nodeId } from '../../src/raft/types';
 import type { Entry, HardState, SnapshotMeta } from '../../src/raft/types';
 import { Wal, WalClosedError, WalCorruptError, WalGapError } from '../../src/storage/wal';
 import type { WalOptions } from '../../src/storage/wal';
+import { isZeroFrom } from '../../src/storage/wal-segment';
 
 const dirs: string[] = [];
 
@@ -244,7 +245,8 @@ describe('Wal: recovery from damage', () => {
   /** Builds a one-segment WAL whose last record is a single entry; returns sizes before and after it. */
   async function buildTornFixture(): Promise<{ golden: string; file: string; good: number; end: number; kept: Entry[] }> {
     const golden = await tmpDir();
-    const { wal } = await Wal.open(golden);
+    // Not preallocated, so the file's size marks the end of the last record.
+    const { wal } = await Wal.open(golden, { preallocate: false });
     await wal.save(hs(1, 3), range(1, 3), true);
     await wal.save(hs(2, 4), range(4, 5, 2), true);
     const names = await segmentFiles(golden);
@@ -267,7 +269,9 @@ describe('Wal: recovery from damage', () => {
       const a = await Wal.open(dir, { log });
       expect(a.entries).toEqual(kept);
       expect(a.hardState).toEqual(hs(2, 4));
-      expect((await fsp.stat(path.join(dir, file))).size).toBe(good);
+      const after = await fsp.readFile(path.join(dir, file));
+      expect(after.subarray(0, good).equals((await fsp.readFile(path.join(golden, file))).subarray(0, good))).toBe(true);
+      expect(isZeroFrom(after, good)).toBe(true);
       expect(lines.filter((l) => l.level === 'warn').length).toBe(cut > good ? 1 : 0);
       await a.wal.save(hs(3, 6), range(6, 7, 3), true);
       await a.wal.close();
@@ -301,15 +305,55 @@ describe('Wal: recovery from damage', () => {
     }
   });
 
-  test('zeros appended after the last record are cut', async () => {
-    const { golden, file, end } = await buildTornFixture();
+  test('zeros after the last record are the clean end of the log: no warning, and appends go on after the records', async () => {
+    const { golden, file } = await buildTornFixture();
     const dir = await tmpDir();
     await copyDir(golden, dir);
     await fsp.appendFile(path.join(dir, file), Buffer.alloc(4096));
-    const a = await Wal.open(dir);
+    const { lines, log } = capture();
+    const a = await Wal.open(dir, { log });
     expect(a.entries.map((e) => e.index)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect((await fsp.stat(path.join(dir, file))).size).toBe(end);
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
+    await a.wal.save(undefined, [ent(7, 2, 'after-zeros')], true);
     await a.wal.close();
+    const b = await Wal.open(dir);
+    expect(b.entries.map((e) => e.index)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    await b.wal.close();
+  });
+
+  test('the segment being written is preallocated: its size does not change as records are appended', async () => {
+    const dir = await tmpDir();
+    const { wal } = await Wal.open(dir, { segmentBytes: 1 << 20 });
+    const file = path.join(dir, (await segmentFiles(dir))[0] as string);
+    expect((await fsp.stat(file)).size).toBe(1 << 20);
+    await wal.save(hs(1, 10), range(1, 10), true);
+    expect((await fsp.stat(file)).size).toBe(1 << 20);
+    await wal.close();
+    const again = await Wal.open(dir, { segmentBytes: 1 << 20 });
+    expect(again.entries).toEqual(range(1, 10));
+    expect(again.hardState).toEqual(hs(1, 10));
+    await again.wal.close();
+  });
+
+  test('an older segment that ends in preallocated zeros is read as complete', async () => {
+    // Preallocated for 1 MiB segments, then reopened with smaller ones: the first segment is
+    // closed by a rollover with most of its preallocated space unused.
+    const dir = await tmpDir();
+    const first = await Wal.open(dir, { segmentBytes: 1 << 20 });
+    await first.wal.save(hs(1, 5), range(1, 5), true);
+    await first.wal.close();
+    const second = await Wal.open(dir, { segmentBytes: 200 });
+    for (let i = 6; i <= 20; i++) await second.wal.save(hs(1, i), [ent(i)], true);
+    await second.wal.close();
+    const names = await segmentFiles(dir);
+    expect(names.length).toBeGreaterThan(2);
+    const head = await fsp.readFile(path.join(dir, names[0] as string));
+    expect(head.length).toBe(1 << 20);
+    expect(head[head.length - 1]).toBe(0);
+    const again = await Wal.open(dir, { segmentBytes: 200 });
+    expect(again.entries).toEqual(range(1, 20));
+    expect(again.hardState).toEqual(hs(1, 20));
+    await again.wal.close();
   });
 
   async function buildSegments(): Promise<{ dir: string; names: string[] }> {

@@ -652,7 +652,7 @@ export class H2Connection implements CallTransport, Flushable {
     if ((flags & FrameFlag.ACK) !== 0) return;
     this.out.frameHeader(8, FrameType.PING, FrameFlag.ACK, 0, 8);
     this.out.bytes(buf, p, p + 8);
-    this.requestFlush();
+    if (!this.flushQueued) this.host.scheduler.requestSoon(this);
   }
 
   private onGoAway(sid: number, len: number): void {

@@ -169,6 +169,34 @@ export class FlushScheduler {
     }
   }
 
+  /**
+   * Queues `f` for a flush one event-loop turn later, for frames that need not leave at once
+   * (PING acknowledgements). A client sends a PING together with a request; answering it in
+   * the same turn costs a socket write of its own before the request is served, while a turn
+   * later it usually leaves in the same write as the response. Any earlier `request(f)` takes
+   * it along.
+   */
+  requestSoon(f: Flushable): void {
+    if (f.flushQueued) return;
+    this.soon.push(f);
+    if (!this.soonScheduled) {
+      this.soonScheduled = true;
+      setImmediate(this.deferSoon);
+    }
+  }
+
+  private soon: Flushable[] = [];
+  private soonScheduled = false;
+
+  private readonly deferSoon = (): void => {
+    const list = this.soon;
+    this.soon = [];
+    this.soonScheduled = false;
+    setImmediate(() => {
+      for (const f of list) this.request(f);
+    });
+  };
+
   private readonly run = (): void => {
     this.scheduled = false;
     const list = this.queue;
