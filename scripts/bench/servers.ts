@@ -5,10 +5,10 @@
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { rangeOnce } from './grpc-clients';
+import { freePort } from '../free-port';
 
 /** Which server implementation. */
 export type ServerKind = 'etcd' | 'ours';
@@ -29,18 +29,7 @@ function findRoot(from: string): string {
 /** Our compiled server. */
 export const SERVER_JS = path.join(ROOT, 'dist', 'src', 'main.js');
 
-/** Finds a free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Sleeps for `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
