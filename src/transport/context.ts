@@ -16,6 +16,8 @@ export interface TransportContext {
   now(): number;
   /** Time allowed to connect and complete a handshake, in ms. */
   readonly dialTimeoutMs: number;
+  /** Longest silence of a snapshot stream, in ms, before it is abandoned. */
+  readonly snapshotIdleTimeoutMs: number;
   /** Registers a socket so that `stop()` destroys it and waits for its close. */
   track(socket: Socket): void;
   /** True once `stop()` was called. */

@@ -63,6 +63,12 @@ export interface TransportOptions {
   dialTimeoutMs?: number;
   /** Largest snapshot chunk sent, in bytes (default 256 KiB). */
   snapshotChunkBytes?: number;
+  /**
+   * A snapshot stream with no traffic in either direction for this long, in ms, is abandoned by
+   * the side that notices (default 30,000): the sender reports the snapshot as failed, so the
+   * leader tries again, instead of both ends waiting for each other forever.
+   */
+  snapshotIdleTimeoutMs?: number;
 }
 
 /** Counters and state of one peer, as returned by `stats()`. Counters only grow. */

@@ -29,6 +29,8 @@ export const DEFAULT_MAX_QUEUE = 4096;
 export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
 /** Default time to connect and finish a handshake, in ms. */
 export const DEFAULT_DIAL_TIMEOUT_MS = 5000;
+/** Default longest silence of a snapshot stream (see TransportOptions.snapshotIdleTimeoutMs). */
+export const DEFAULT_SNAPSHOT_IDLE_TIMEOUT_MS = 30_000;
 /** Default largest snapshot chunk, in bytes (256 KiB). */
 export const DEFAULT_SNAPSHOT_CHUNK_BYTES = 256 * 1024;
 
@@ -119,6 +121,7 @@ export class PeerTransport {
     this.maxQueueBytes = positiveInt('maxQueueBytes', o.maxQueueBytes, DEFAULT_MAX_QUEUE_BYTES);
     this.chunkBytes = positiveInt('snapshotChunkBytes', o.snapshotChunkBytes, DEFAULT_SNAPSHOT_CHUNK_BYTES);
     const dialTimeoutMs = positiveInt('dialTimeoutMs', o.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS);
+    const snapshotIdleTimeoutMs = positiveInt('snapshotIdleTimeoutMs', o.snapshotIdleTimeoutMs, DEFAULT_SNAPSHOT_IDLE_TIMEOUT_MS);
     if (o.backoff !== undefined) {
       positiveInt('backoff.minMs', o.backoff.minMs, 1);
       if (positiveInt('backoff.maxMs', o.backoff.maxMs, 1) < o.backoff.minMs) {
@@ -138,6 +141,7 @@ export class PeerTransport {
       },
       now: () => now(),
       dialTimeoutMs,
+      snapshotIdleTimeoutMs,
       track: (s) => this.track(s),
       stopped: () => this.state === 'stopped',
       counters: (id) => this.counters.get(id),

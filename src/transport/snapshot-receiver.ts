@@ -52,6 +52,10 @@ export class SnapshotReceiver {
     private readonly consumer: SnapshotConsumer,
   ) {
     socket.once('close', () => this.onClose());
+    socket.setTimeout(ctx.snapshotIdleTimeoutMs, () => {
+      this.failStream(`snapshot stream idle for ${ctx.snapshotIdleTimeoutMs} ms`);
+      socket.destroy();
+    });
     readFrames(socket, reader, (f) => this.onFrame(f), (err) => this.failStream(err.message));
   }
 

@@ -174,6 +174,11 @@ async function trySend(ctx: TransportContext, job: SnapshotSendJob): Promise<Sna
   const onAbort = (): void => {
     socket.destroy();
   };
+  let idle = false;
+  socket.setTimeout(ctx.snapshotIdleTimeoutMs, () => {
+    idle = true;
+    socket.destroy();
+  });
   job.signal.addEventListener('abort', onAbort);
   const conn = new SnapshotConnection(socket, dialed.reader);
   let it: AsyncIterator<Uint8Array> | undefined;
@@ -200,6 +205,7 @@ async function trySend(ctx: TransportContext, job: SnapshotSendJob): Promise<Sna
     const result = await conn.awaitResult();
     return { ok: result.ok, reason: result.reason };
   } catch (err) {
+    if (idle) return { ok: false, reason: `snapshot stream idle for ${ctx.snapshotIdleTimeoutMs} ms` };
     return { ok: false, reason: err instanceof Error ? err.message : String(err) };
   } finally {
     job.signal.removeEventListener('abort', onAbort);

@@ -34,6 +34,7 @@ export interface MemberOptions {
   maxQueue?: number;
   onSnapshot?: TransportOptions['onSnapshot'];
   backoff?: { minMs: number; maxMs: number };
+  snapshotIdleTimeoutMs?: number;
   start?: boolean;
 }
 
@@ -69,6 +70,7 @@ export async function startMember(id: bigint, o: MemberOptions = {}): Promise<Me
   };
   if (o.maxQueue !== undefined) opts.maxQueue = o.maxQueue;
   if (o.backoff !== undefined) opts.backoff = o.backoff;
+  if (o.snapshotIdleTimeoutMs !== undefined) opts.snapshotIdleTimeoutMs = o.snapshotIdleTimeoutMs;
   const t = new PeerTransport(opts);
   open.push(t);
   let port = 0;

@@ -166,6 +166,57 @@ describe('snapshots', () => {
     }
   });
 
+  test('a sender whose peer goes silent gives up after the idle timeout and reports failure', async () => {
+    const a = await startMember(A, { snapshotIdleTimeoutMs: 300 });
+    // A peer that accepts the connection, then reads and drops everything and never answers.
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => {
+      sockets.push(s);
+      let accepted = false;
+      s.on('data', () => {
+        if (!accepted) s.write(encodeFrame(FrameType.Accept, new Uint8Array(0)));
+        accepted = true;
+      });
+      s.on('error', () => s.destroy());
+    });
+    const port = await listenRaw(silent);
+    try {
+      a.t.addPeer(nodeId(B), [`http://127.0.0.1:${port}`]);
+      a.t.sendSnapshot(snapMsg(A, B, 7), () => chunksOf(pseudoRandomBytes(MiB, 11), 256 * 1024));
+      await waitFor('snapshot status', () => a.snapshotStatus.length === 1);
+      expect(a.snapshotStatus).toEqual([{ id: B, ok: false }]);
+      expect(a.logs.some((l) => l.msg === 'failed to send database snapshot' && l.fields['error'] === 'snapshot stream idle for 300 ms')).toBe(true);
+    } finally {
+      await stopAll();
+      for (const s of sockets) s.destroy();
+      await closeServer(silent);
+    }
+  });
+
+  test('a receiver whose sender goes silent mid-stream gives up after the idle timeout', async () => {
+    const state: { received: Uint8Array[]; error?: Error } = { received: [] };
+    const b = await startMember(B, { onSnapshot: recordingConsumer(state), snapshotIdleTimeoutMs: 300 });
+    b.t.addPeer(nodeId(A), ['http://127.0.0.1:1']);
+    const s = connect({ host: '127.0.0.1', port: b.port });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('connect', resolve);
+        s.once('error', reject);
+      });
+      s.on('data', () => undefined);
+      s.write(encodeHello({ version: PROTOCOL_VERSION, kind: ConnectionKind.Snapshot, clusterId: 0x1000n, from: A, to: B }));
+      s.write(encodeFrame(FrameType.Message, encodeMessage(snapMsg(A, B, 4))));
+      s.write(encodeFrame(FrameType.SnapshotChunk, pseudoRandomBytes(1000, 1)));
+      // ... and nothing more, without closing.
+      await waitFor('receiver gave up', () => state.error !== undefined);
+      expect(state.error!.message).toBe('snapshot stream idle for 300 ms');
+      await waitFor('closed', () => s.destroyed || s.readableEnded);
+      expect(b.messages).toEqual([]);
+    } finally {
+      s.destroy();
+    }
+  });
+
   test('a consumer that rejects: not delivered, sender told, even with an intact stream', async () => {
     const a = await startMember(A);
     const b = await startMember(B, {
