@@ -34,9 +34,19 @@ interface Conn {
   readonly client: net.Socket;
   readonly server: net.Socket;
   tainted: boolean;
-  /** Delivery time of the last delayed chunk per direction (keeps order). */
-  upAt: number;
-  downAt: number;
+  /** Delayed chunks per direction, in arrival order, each with its delivery time. */
+  readonly up: Delayed;
+  readonly down: Delayed;
+}
+
+/**
+ * The delayed bytes of one direction of a connection. Chunks leave strictly in arrival order
+ * (TCP never reorders), each no earlier than its own delivery time; while any are held, later
+ * chunks queue behind them even when the link is no longer delayed.
+ */
+interface Delayed {
+  readonly chunks: { at: number; chunk: Buffer }[];
+  timer: NodeJS.Timeout | undefined;
 }
 
 /** Statistics of a proxy. */
@@ -136,7 +146,7 @@ export class FaultProxy {
   private accept(dst: number, client: net.Socket): void {
     const port = this.targets.get(dst)!;
     const server = net.connect(port, '127.0.0.1');
-    const c: Conn = { dst, src: undefined, client, server, tainted: false, upAt: 0, downAt: 0 };
+    const c: Conn = { dst, src: undefined, client, server, tainted: false, up: { chunks: [], timer: undefined }, down: { chunks: [], timer: undefined } };
     this.conns.add(c);
     this.stats.connections++;
     const end = (): void => {
@@ -190,18 +200,28 @@ export class FaultProxy {
       return;
     }
     this.stats.bytesForwarded += chunk.length;
-    if (f.delayMs <= 0 && f.jitterMs <= 0) {
+    const q = up ? c.up : c.down;
+    if (f.delayMs <= 0 && f.jitterMs <= 0 && q.chunks.length === 0) {
       out.write(chunk);
       return;
     }
     const now = Date.now();
-    const want = now + f.delayMs + (f.jitterMs > 0 ? (this.random() * 2 - 1) * f.jitterMs : 0);
-    const at = Math.max(want, up ? c.upAt : c.downAt);
-    if (up) c.upAt = at;
-    else c.downAt = at;
-    setTimeout(() => {
+    const want = now + Math.max(0, f.delayMs + (f.jitterMs > 0 ? (this.random() * 2 - 1) * f.jitterMs : 0));
+    const last = q.chunks[q.chunks.length - 1];
+    q.chunks.push({ at: Math.max(want, last?.at ?? 0), chunk });
+    if (q.timer === undefined) this.release(q, out);
+  }
+
+  /** Writes the held chunks of `q` that are due, in order, and waits for the next one. */
+  private release(q: Delayed, out: net.Socket): void {
+    q.timer = undefined;
+    const now = Date.now();
+    while (q.chunks.length > 0 && (q.chunks[0] as { at: number }).at <= now) {
+      const { chunk } = q.chunks.shift() as { chunk: Buffer };
       if (!out.destroyed) out.write(chunk);
-    }, Math.max(0, at - now));
+    }
+    const next = q.chunks[0];
+    if (next !== undefined) q.timer = setTimeout(() => this.release(q, out), Math.max(1, next.at - now));
   }
 }
 
