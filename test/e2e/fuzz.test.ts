@@ -10,19 +10,14 @@ import { protoRoot } from '../../src/api/proto';
 import { SERVICES } from '../../src/api/grpc-server';
 import { KvClient, Msg } from './client';
 import { etcdctl, startMember, stopAll, stopMember } from './harness';
+import { SeededRng } from '../../src/raft/rng';
 
 afterAll(stopAll);
 
 /** A small seeded PRNG (mulberry32), so a failing run can be replayed with FUZZ_SEED. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  return () => r.nextFloat();
 }
 
 const EXTREME_INTS = ['0', '-1', '1', '-9223372036854775808', '9223372036854775807', '4294967296', '-4294967296', '9000000001'];

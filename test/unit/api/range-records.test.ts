@@ -10,6 +10,7 @@ import { PutOp, RangeOp } from '../../../src/server/requests';
 import { encodeRangeRecords, encodeRangeResponse, Header } from '../../../src/api/kv-wire';
 import { isPlainRange, plainRange } from '../../../src/api/range-records';
 import { EtcdError } from '../../../src/errors';
+import { SeededRng } from '../../../src/raft/rng';
 
 const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const leases: LeaseHooks = { exists: () => true, onAttach: () => undefined };
@@ -27,14 +28,8 @@ function rng(key: string, end: string, extra: Partial<RangeOp> = {}): RangeOp {
 
 /** A small deterministic PRNG so failures reproduce. */
 function prng(seed: number): () => number {
-  let x = seed >>> 0;
-  return () => {
-    x = (x + 0x6d2b79f5) >>> 0;
-    let t = x;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  return () => r.nextFloat();
 }
 
 /** The response bytes (or error message) of the generic path and of the stored-records path. */

@@ -2,18 +2,12 @@
 import * as net from 'node:net';
 import { FaultProxy } from '../../../scripts/chaos/proxy';
 import { freePort } from '../../../scripts/free-port';
+import { SeededRng } from '../../../src/raft/rng';
 import { ConnectionKind, encodeHello, PROTOCOL_VERSION } from '../../../src/transport/frame';
 
 function seeded(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
+  const r = new SeededRng(seed);
+  return () => r.nextFloat();
 }
 
 test('delayed chunks with jitter, and chunks sent after the delay ends, arrive in order', async () => {

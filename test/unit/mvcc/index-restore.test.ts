@@ -9,19 +9,14 @@ import { makeRange } from '../../../src/mvcc/key-range';
 import { KvStore } from '../../../src/mvcc/kv-store';
 import { TreeIndex } from '../../../src/mvcc/tree-index';
 import { Backend } from '../../../src/storage/backend';
+import { SeededRng } from '../../../src/raft/rng';
 
 const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 
 /** Small deterministic PRNG (mulberry32). */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRng(seed);
+  return () => r.nextFloat();
 }
 
 const ALL = makeRange(Uint8Array.of(0), Uint8Array.of(0));

@@ -55,6 +55,14 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** Resolves once `s` is connected; rejects on a connection error. */
+function connected(s: Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+}
+
 /** A consumer that records what it read and what happened, reading slowly. */
 function recordingConsumer(state: { received: Uint8Array[]; error?: Error; member?: Member }, delayMs = 0) {
   return async (_m: Message, chunks: AsyncIterable<Uint8Array>): Promise<void> => {
@@ -199,10 +207,7 @@ describe('snapshots', () => {
     b.t.addPeer(nodeId(A), ['http://127.0.0.1:1']);
     const s = connect({ host: '127.0.0.1', port: b.port });
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once('connect', resolve);
-        s.once('error', reject);
-      });
+      await connected(s);
       s.on('data', () => undefined);
       s.write(encodeHello({ version: PROTOCOL_VERSION, kind: ConnectionKind.Snapshot, clusterId: 0x1000n, from: A, to: B }));
       s.write(encodeFrame(FrameType.Message, encodeMessage(snapMsg(A, B, 4))));
@@ -285,10 +290,7 @@ describe('snapshots', () => {
     b.t.addPeer(nodeId(A), ['http://127.0.0.1:1']);
     const s = connect({ host: '127.0.0.1', port: b.port });
     try {
-      await new Promise<void>((resolve, reject) => {
-        s.once('connect', resolve);
-        s.once('error', reject);
-      });
+      await connected(s);
       const payload = pseudoRandomBytes(1000, 1);
       const wrong = createHash('sha256').update(payload).update('x').digest();
       s.write(encodeHello({ version: PROTOCOL_VERSION, kind: ConnectionKind.Snapshot, clusterId: 0x1000n, from: A, to: B }));
