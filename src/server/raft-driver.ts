@@ -156,8 +156,12 @@ export class RaftDriver {
           this.hooks.softState(rd.softState);
         }
         // A leader sends before its own persist, so followers write in parallel with it; every
-        // other role sends only after its state is durable (its messages promise that).
-        const early = this.leader && rd.messages.length > 0;
+        // other role sends only after its state is durable (its messages promise that). A leader's
+        // Ready that only commits (no new entries) carries commit announcements, which nobody
+        // waits for as much as for the replies those commits release: they leave after the
+        // apply, once the replies are on the wire.
+        const afterApply = this.leader && rd.entries.length === 0 && rd.committedEntries.length > 0 && rd.snapshot === undefined;
+        const early = this.leader && !afterApply && rd.messages.length > 0;
         if (early) this.sendNow(rd.messages);
         if (rd.snapshot !== undefined) {
           // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
@@ -174,8 +178,8 @@ export class RaftDriver {
           if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
           this.hooks.failpoint?.('after-persist');
         }
-        if (!early && rd.messages.length > 0) this.sendNow(rd.messages);
-        if (rd.messages.length > 0) this.hooks.failpoint?.('after-send');
+        if (!early && !afterApply && rd.messages.length > 0) this.sendNow(rd.messages);
+        if (rd.messages.length > 0 && !afterApply) this.hooks.failpoint?.('after-send');
         if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
         if (rd.committedEntries.length > 0) {
           // Apply runs behind the loop, in order, so the next batch is persisted while this one
@@ -189,6 +193,14 @@ export class RaftDriver {
             this.hooks.failpoint?.('after-apply');
           });
           this.applyChain.catch((err: unknown) => this.hooks.fatal(err));
+          if (afterApply && rd.messages.length > 0) {
+            const msgs = rd.messages;
+            // Replies are written on the turn after the apply (setImmediate); these go one turn later.
+            void this.applyChain.then(() => setImmediate(() => setImmediate(() => {
+              this.sendNow(msgs);
+              this.hooks.failpoint?.('after-send');
+            })), () => undefined);
+          }
           if (this.applyBacklog > MAX_APPLY_BACKLOG || entries.some((e) => e.type === EntryType.ConfChange)) await this.applyChain;
         }
         this.node.advance();
