@@ -243,16 +243,26 @@ async function checkPath(view: View, t: TxnOp, path: TxnPath, hooks: LeaseHooks)
   }
 }
 
+/**
+ * A txn's range checked before anything is written, as etcd checks it: 0 is the current revision,
+ * above the current one is a future revision, and anything below the compaction point is
+ * compacted, negative revisions included (the point is -1 before the first compaction). A range
+ * outside a txn reads a negative revision as the current one.
+ */
 function checkRangeRev(view: View, op: RangeOp): void {
-  resolveRev(view, op.revision);
+  const r = op.revision;
+  if (r === 0) return;
+  if (r > view.rev()) throw Errors.futureRev();
+  if (r < view.store.compactRev) throw Errors.compacted();
 }
 
 async function checkPut(view: View, op: PutOp, hooks: LeaseHooks): Promise<void> {
-  if (op.lease !== 0n && !hooks.exists(op.lease)) throw Errors.leaseNotFound();
+  // The key's existence is checked before the lease, as etcd does.
   if (op.ignoreValue || op.ignoreLease) {
     const st = view.store.index.get(bytesToKey(op.key), view.rev());
     if (st === undefined) throw Errors.keyNotFound();
   }
+  if (op.lease !== 0n && !hooks.exists(op.lease)) throw Errors.leaseNotFound();
 }
 
 async function putIn(txn: WriteTxn, store: KvStore, op: PutOp, hooks: LeaseHooks): Promise<PutResult> {

@@ -245,6 +245,26 @@ describe('KV semantics over the MVCC store', () => {
     expect((await range(store, rng('a'))).kvs).toEqual([]);
   });
 
+  test('txn checks: a negative range revision below the compaction point is compacted; key before lease', async () => {
+    await applyPut(store, put('a', '1'), noLeases);
+    // Before any compaction the point is -1: -1 reads the current revision, -2 is compacted.
+    expect((await applyTxn(store, txn([], [rng('a', '', { revision: -1 })]), noLeases)).kind).toBe('txn');
+    expect(await errorOf(applyTxn(store, txn([], [rng('a', '', { revision: -2 })]), noLeases))).toBe(
+      'etcdserver: mvcc: required revision has been compacted',
+    );
+    // A plain range reads a negative revision as the current one.
+    expect((await range(store, rng('a', '', { revision: -5 }))).kvs.map((kv) => s(kv.value))).toEqual(['1']);
+    await applyPut(store, put('a', '2'), noLeases);
+    store.compact(store.currentRev);
+    expect(await errorOf(applyTxn(store, txn([], [rng('a', '', { revision: -1 })]), noLeases))).toBe(
+      'etcdserver: mvcc: required revision has been compacted',
+    );
+    // ignore_value on a missing key with an unknown lease: the missing key is reported.
+    expect(await errorOf(applyTxn(store, txn([], [put('nokey', '', { ignoreValue: true, lease: 77n })]), noLeases))).toBe(
+      'etcdserver: key not found',
+    );
+  });
+
   test('txn limits and duplicate-key rules', async () => {
     const many = Array.from({ length: 129 }, (_v, i) => put(`k${i}`, 'v'));
     expect(await errorOf(() => checkTxnRequest(txn([], many), 128))).toBe('etcdserver: too many operations in txn request');
