@@ -258,12 +258,25 @@ class InternalWatch implements WatchSink {
   }
 }
 
+const LEADER_CHANGED = Errors.leaderChanged().message;
+
 /** Shared plumbing of locks and elections. */
 abstract class Recipe {
   constructor(
     protected readonly member: MemberAccess,
     private readonly newLeaseId: () => bigint,
   ) {}
+
+  /** A range; one cut off by a leader change is tried again, as etcd's client does for its own. */
+  protected async read(op: RangeOp): Promise<RangeResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.member.range(op);
+      } catch (err) {
+        if (attempt >= 5 || !(err instanceof EtcdError) || err.message !== LEADER_CHANGED) throw err;
+      }
+    }
+  }
 
   /** The lease a request names, or (for 0) a fresh SESSION_TTL_SECONDS lease granted now. */
   protected async session(lease: bigint): Promise<bigint> {
@@ -295,7 +308,7 @@ abstract class Recipe {
   protected async waitPredecessors(prefix: Uint8Array, maxCreateRev: number, signal: AbortSignal): Promise<number> {
     for (;;) {
       if (signal.aborted) throw Errors.requestCanceled();
-      const r = await this.member.range(lastCreatedUpTo(prefix, maxCreateRev));
+      const r = await this.read(lastCreatedUpTo(prefix, maxCreateRev));
       const pred = r.kvs[0];
       if (pred === undefined) return r.revision;
       await this.waitDelete(pred.key, r.revision, signal);
@@ -348,7 +361,7 @@ export class Locks extends Recipe {
     let check: RangeResult;
     try {
       await this.waitPredecessors(prefix, myRev - 1, signal);
-      check = await this.member.range(rangeOp(key, EMPTY));
+      check = await this.read(rangeOp(key, EMPTY));
     } catch (err) {
       await this.deleteQuietly(key);
       throw err;
@@ -436,7 +449,7 @@ export class Elections extends Recipe {
 
   /** The current leader's key-value; rejects with "election: no leader" when nobody campaigns. */
   async leader(name: Uint8Array): Promise<LeaderResult> {
-    const r = await this.member.range(firstCreated(contenderPrefix(name)));
+    const r = await this.read(firstCreated(contenderPrefix(name)));
     const kv = r.kvs[0];
     if (kv === undefined) throw Errors.electionNoLeader();
     return { kv, revision: r.revision };
@@ -452,7 +465,7 @@ export class Elections extends Recipe {
     const prefix = contenderPrefix(name);
     try {
       while (!signal.aborted) {
-        const r = await this.member.range(firstCreated(prefix));
+        const r = await this.read(firstCreated(prefix));
         let kv = r.kvs[0];
         let rev = r.revision;
         if (kv === undefined) {

@@ -419,6 +419,14 @@ export class EtcdServer {
       if (!isLeader && wasLeader) this.lessor.demote();
       if (ss.lead !== NONE) {
         this.opts.metrics?.leaderChanges.inc();
+        // A read index in flight when a new leader appears may never be answered: its readers get
+        // "leader changed" (retryable) as etcd's do; reads queued behind it go to the new leader.
+        const stale = this.inflightRead;
+        if (stale !== undefined) {
+          this.inflightRead = undefined;
+          for (const w of stale.waiters) w.reject(Errors.leaderChanged());
+          this.issueRead();
+        }
         for (const w of this.leaderWaiters.splice(0)) w();
         this.publishAttributes();
       }

@@ -19,6 +19,7 @@ export class Cluster {
     readonly slots: Slot[],
     readonly initialCluster: string,
     readonly extraArgs: string[],
+    readonly kind: 'ours' | 'etcd' = 'ours',
   ) {}
 
   /** Comma-separated client endpoints of the running members. */
@@ -29,7 +30,7 @@ export class Cluster {
   /** Starts (or restarts) the member in `slot`. */
   async start(slot: Slot, state: 'new' | 'existing' = 'new', initialCluster = this.initialCluster): Promise<Member> {
     slot.member = await startMember({
-      kind: 'ours',
+      kind: this.kind,
       name: slot.name,
       clientPort: slot.clientPort,
       peerPort: slot.peerPort,
@@ -82,14 +83,14 @@ export class Cluster {
 }
 
 /** Starts an n-member cluster and waits for a leader. */
-export async function startCluster(n: number, extraArgs: string[] = []): Promise<Cluster> {
+export async function startCluster(n: number, extraArgs: string[] = [], kind: 'ours' | 'etcd' = 'ours'): Promise<Cluster> {
   const dir = tmpDir('cluster-');
   const slots: Slot[] = [];
   for (let i = 1; i <= n; i++) {
     slots.push({ name: `m${i}`, clientPort: await freePort(), peerPort: await freePort(), dataDir: path.join(dir, `m${i}.etcd`), member: undefined });
   }
   const ic = slots.map((s) => `${s.name}=http://127.0.0.1:${s.peerPort}`).join(',');
-  const c = new Cluster(slots, ic, extraArgs);
+  const c = new Cluster(slots, ic, extraArgs, kind);
   await Promise.all(slots.map((s) => c.start(s)));
   await c.waitLeader();
   return c;
