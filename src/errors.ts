@@ -73,6 +73,7 @@ export const Errors = {
     Code.UNAVAILABLE,
     'etcdserver: request timed out, possibly due to previous leader failure',
   ),
+  timeoutLeaderTransfer: e(Code.UNAVAILABLE, 'etcdserver: request timed out, leader transfer took too long'),
   timeoutDueToConnectionLost: e(
     Code.UNAVAILABLE,
     'etcdserver: request timed out, possibly due to connection lost',

@@ -75,9 +75,8 @@ export function clusterHandlers(s: EtcdServer, opts: { token: string; maxLearner
       const member = s.membership.get(id);
       if (member === undefined) throw Errors.memberNotFound();
       if (!member.isLearner) throw Errors.memberNotLearner();
-      // Only the leader knows how far the learner got; a follower's request goes to the leader
-      // through the log unchecked.
-      if (s.leader === nodeId(s.memberId) && !s.learnerReady(id)) throw Errors.learnerNotReady();
+      // Only the leader knows how far the learner got (a follower asks it).
+      if (!(await s.learnerReady(id))) throw Errors.learnerNotReady();
       await s.proposeConfChange({ type: 'add-node', nodeId: nodeId(id) }, { ...member, isLearner: false });
       return { header: header(), members: list() };
     }),

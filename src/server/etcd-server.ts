@@ -337,8 +337,8 @@ export class EtcdServer {
         logger: (level, msg, fields) => log[level](msg, fields),
         onMessage: (m) => this.driver.step(m),
         onSnapshot: (m, chunks) => this.stageSnapshot(m, chunks),
-        onUnreachable: (id) => this.driver.node.reportUnreachable(id),
-        onSnapshotStatus: (id, ok) => this.driver.node.reportSnapshot(id, ok),
+        onUnreachable: (id) => this.driver.reportUnreachable(id),
+        onSnapshotStatus: (id, ok) => this.driver.reportSnapshot(id, ok),
         onRemoved: () => this.onRemoved(),
         onRpc: (_from, req) => this.onPeerRequest(req),
         membersQuery: () => ({
@@ -456,13 +456,14 @@ export class EtcdServer {
 
   // ---------------------------------------------------------------- leases (leader-local parts)
 
-  /** Answers a request forwarded by a follower (lease keep-alive and time-to-live). */
+  /** Answers a request forwarded by a follower (lease keep-alive and time-to-live, learner readiness). */
   private async onPeerRequest(req: unknown): Promise<unknown> {
     const r = req as { op?: string; id?: string };
     if (typeof r.id !== 'string') throw new Error('bad request');
     const id = BigInt(r.id);
-    if (r.op === 'lease-renew') return { ttl: await this.leaseRenew(id) };
-    if (r.op === 'lease-ttl') return { ttl: await this.leaseRemaining(id) };
+    if (r.op === 'lease-renew') return { value: await this.leaseRenew(id) };
+    if (r.op === 'lease-ttl') return { value: await this.leaseRemaining(id) };
+    if (r.op === 'learner-ready') return { value: await this.learnerReady(id) };
     throw new Error(`unknown request ${String(r.op)}`);
   }
 
@@ -471,8 +472,8 @@ export class EtcdServer {
       if (this.leader === nodeId(this.memberId)) return local();
       if (this.leader !== NONE && this.transport !== undefined) {
         try {
-          const a = (await this.transport.request(this.leader, req, this.opts.requestTimeoutMs)) as { ttl: number };
-          return a.ttl as T;
+          const a = (await this.transport.request(this.leader, req, this.opts.requestTimeoutMs)) as { value: T };
+          return a.value;
         } catch (err) {
           if (attempt > 3) throw err instanceof EtcdError ? err : Errors.timeout();
         }
@@ -928,11 +929,18 @@ export class EtcdServer {
       if (this.leader === nodeId(to)) return;
       await new Promise((r) => setTimeout(r, this.opts.heartbeatMs));
     }
-    throw Errors.timeoutDueToLeaderFail();
+    throw Errors.timeoutLeaderTransfer();
   }
 
-  /** True when a learner has caught up enough to be promoted (match ≥ 90% of the leader's). */
-  learnerReady(id: bigint): boolean {
+  /**
+   * True when a learner has caught up enough to be promoted (match ≥ 90% of the leader's). Only
+   * the leader knows; a follower asks it.
+   */
+  learnerReady(id: bigint): Promise<boolean> {
+    return this.toLeader({ op: 'learner-ready', id: id.toString() }, () => this.learnerReadyHere(id));
+  }
+
+  private learnerReadyHere(id: bigint): boolean {
     const st = this.driver.node.status();
     const p = st.progress?.get(nodeId(id));
     const mine = st.progress?.get(nodeId(this.memberId));

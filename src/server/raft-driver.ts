@@ -127,6 +127,18 @@ export class RaftDriver {
     this.schedule();
   }
 
+  /** Tells the core that messages to `id` could not be delivered (it probes the peer again). */
+  reportUnreachable(id: NodeId): void {
+    this.node.reportUnreachable(id);
+    this.schedule();
+  }
+
+  /** Tells the core how sending a snapshot to `id` ended. */
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    this.node.reportSnapshot(id, ok);
+    this.schedule();
+  }
+
   /** Asks the core to start an election now. */
   campaign(): void {
     this.node.campaign();
