@@ -112,6 +112,21 @@ export class Lessor {
   private refresh(lease: Lease, extendMs: number): void {
     lease.deadline = this.now() + extendMs + lease.ttl * 1000;
     this.heap.push(lease.id, lease.deadline);
+    // Every renewal leaves a stale entry behind; keep the heap within a few times the leases.
+    if (this.heap.size > 2 * this.leases.size + 1024) this.rebuildHeap();
+  }
+
+  /** Rebuilds the deadline heap from the leases' present deadlines, dropping stale entries. */
+  private rebuildHeap(): void {
+    this.heap.clear();
+    for (const l of this.leases.values()) {
+      if (l.deadline !== Infinity && !this.revoking.has(l.id)) this.heap.push(l.id, l.deadline);
+    }
+  }
+
+  /** Entries in the deadline heap, stale ones included (for tests and metrics). */
+  get heapSize(): number {
+    return this.heap.size;
   }
 
   /** This member became leader: track deadlines, each extended by `extendMs`. */

@@ -301,7 +301,7 @@ const FLAGS: readonly FlagSpec[] = [
 
   flag('Experimental', 'experimental-initial-corrupt-check', 'bool', 'false', 'Check data for corruption at start (no effect here).', COMPAT),
   flag('Experimental', 'experimental-corrupt-check-time', 'duration', '0s', 'Interval of corruption checks (no effect here).', COMPAT),
-  flag('Experimental', 'experimental-enable-lease-checkpoint', 'bool', 'false', 'Persist remaining lease TTLs so leader changes do not renew them.'),
+  flag('Experimental', 'experimental-enable-lease-checkpoint', 'bool', 'false', 'Persist remaining lease TTLs so leader changes do not renew them (no effect here).', COMPAT),
   flag('Experimental', 'experimental-compaction-batch-limit', 'uint', '1000', 'Revisions deleted per compaction batch (no effect here).', COMPAT),
   flag('Experimental', 'experimental-watch-progress-notify-interval', 'duration', '10m', 'Interval of watch progress notifications.'),
   flag('Experimental', 'watch-progress-notify-interval', 'duration', '10m', 'Newer name of --experimental-watch-progress-notify-interval.'),

@@ -714,7 +714,8 @@ describe('other flags', () => {
       initialElectionTickAdvance: false,
       maxTxnOps: 1000,
     });
-    expect(c.warnings).toEqual([]);
+    // Lease checkpointing is not built: the flag is taken, with a warning.
+    expect(c.warnings).toEqual(['flag --experimental-enable-lease-checkpoint is accepted for compatibility and has no effect']);
   });
 
   test('enable-v2 is accepted with a warning', () => {
