@@ -1,12 +1,12 @@
 /**
  * Randomized simulation runs (see sim.ts). RAFT_SIM_SEEDS=<n> runs n seeds per cluster size
- * (default 100 × sizes 1, 3, 5 = 300 runs); RAFT_SIM_STEPS=<n> changes the steps per run
+ * (default 1000 × sizes 1, 3, 5 = 3,000 runs); RAFT_SIM_STEPS=<n> changes the steps per run
  * (default 2000); RAFT_SIM_SEED=<s> runs only that seed (to reproduce a failure).
  */
 import { SimViolation, defaultSimConfig, runSimulation } from './sim';
 import type { SimResult } from './sim';
 
-const seeds = Number(process.env['RAFT_SIM_SEEDS'] ?? '100');
+const seeds = Number(process.env['RAFT_SIM_SEEDS'] ?? '1000');
 const steps = Number(process.env['RAFT_SIM_STEPS'] ?? '2000');
 const only = process.env['RAFT_SIM_SEED'];
 
