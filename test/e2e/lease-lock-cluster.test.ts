@@ -1,12 +1,13 @@
 /**
  * Leases, locks and elections on a 3-member cluster of ours: an expired lease's keys go at one
  * revision on every member; locks and elections taken through different members (the services,
- * client-side locking, `etcdctl lock` and `etcdctl elect`) exclude each other; a lease kept alive
- * through the survivors outlives a leader kill.
+ * client-side locking, `etcdctl lock` and `etcdctl elect`) exclude each other; `etcdctl lease`
+ * commands sent to followers act on every member; a lease kept alive through the survivors outlives
+ * a leader kill.
  */
 import { Cluster, Slot, startCluster } from './cluster-harness';
 import { ClientMutex, Clients, CtlProcess, KeepAliveLoop, Msg, WatchCollector, prefixEnd } from './concurrency-client';
-import { etcdctl, sleep, stopAll } from './harness';
+import { RunResult, etcdctl, sleep, stopAll } from './harness';
 
 afterAll(stopAll);
 
@@ -121,6 +122,63 @@ test('locks and elections through different members exclude each other (services
   await observer.stop('SIGINT');
   ca.close();
   cd.close();
+}, 60000);
+
+/** Runs etcdctl against `s` until `pred` holds for its result (at most 10 s); returns the last result. */
+async function ctlUntil(s: Slot, args: string[], pred: (r: RunResult) => boolean): Promise<RunResult> {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const r = await etcdctl(ep(s), args);
+    if (pred(r) || Date.now() > deadline) return r;
+    await sleep(100);
+  }
+}
+
+test('etcdctl lease grant, keep-alive --once, timetolive --keys, list and revoke through followers act on every member', async () => {
+  const leader = await c.waitLeader();
+  const [f1, f2] = c.slots.filter((s) => s !== leader) as [Slot, Slot];
+  const all = [leader, f1, f2];
+
+  const granted = await etcdctl(ep(f1), ['lease', 'grant', '30']);
+  expect(granted.code).toBe(0);
+  const m = /^lease ([0-9a-f]{16}) granted with TTL\(30s\)\n$/.exec(granted.stdout);
+  expect(m).not.toBeNull();
+  const id = m![1]!;
+  // Keys attached through the other follower and through the first one.
+  expect((await etcdctl(ep(f2), ['put', '--lease', id, 'll/a', '1'])).stdout).toBe('OK\n');
+  expect((await etcdctl(ep(f1), ['put', '--lease', id, 'll/b', '2'])).stdout).toBe('OK\n');
+  expect((await etcdctl(ep(f2), ['put', 'll/keep', '3'])).stdout).toBe('OK\n');
+
+  // Every member knows the lease and its keys.
+  const keysLine = new RegExp(`^lease ${id} granted with TTL\\(30s\\), remaining\\((\\d+)s\\), attached keys\\(\\[(ll/a ll/b|ll/b ll/a)\\]\\)\n$`);
+  for (const s of all) {
+    expect((await ctlUntil(s, ['lease', 'list'], (r) => r.stdout.includes(`${id}\n`))).stdout).toMatch(new RegExp(`^found \\d+ leases\n(.*\n)*${id}\n`));
+    expect((await ctlUntil(s, ['lease', 'timetolive', id, '--keys'], (r) => keysLine.test(r.stdout))).stdout).toMatch(keysLine);
+  }
+
+  // A keep-alive through a follower renews the lease the leader counts down.
+  await sleep(3000);
+  const before = Number(keysLine.exec((await etcdctl(ep(leader), ['lease', 'timetolive', id, '--keys'])).stdout)![1]);
+  expect(before).toBeLessThanOrEqual(27);
+  expect((await etcdctl(ep(f2), ['lease', 'keep-alive', '--once', id])).stdout).toBe(`lease ${id} keepalived with TTL(30)\n`);
+  for (const s of all) {
+    const r = await etcdctl(ep(s), ['lease', 'timetolive', id, '--keys']);
+    expect(r.stdout).toMatch(keysLine);
+    expect(Number(keysLine.exec(r.stdout)![1])).toBeGreaterThanOrEqual(29);
+  }
+
+  // Revoked through the first follower: the lease and both its keys go on every member.
+  expect((await etcdctl(ep(f1), ['lease', 'revoke', id])).stdout).toBe(`lease ${id} revoked\n`);
+  for (const s of all) {
+    const keys = await ctlUntil(s, ['get', 'll/', '--prefix', '--keys-only', '--consistency=s'], (r) => r.stdout === 'll/keep\n\n');
+    expect(keys.stdout).toBe('ll/keep\n\n');
+    expect((await etcdctl(ep(s), ['lease', 'timetolive', id])).stdout).toBe(`lease ${id} already expired\n`);
+    expect((await ctlUntil(s, ['lease', 'list'], (r) => !r.stdout.includes(id))).stdout).not.toContain(id);
+  }
+  // Revoking it again, through the other follower, finds nothing.
+  const again = await etcdctl(ep(f2), ['lease', 'revoke', id]);
+  expect(again.code).not.toBe(0);
+  expect(again.stderr).toContain('etcdserver: requested lease not found');
 }, 60000);
 
 test('a lease kept alive through the survivors outlives a leader kill', async () => {

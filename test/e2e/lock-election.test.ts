@@ -2,13 +2,63 @@
  * The Lock and Election services on one member: the same calls answer as etcd 3.4.23 answers them
  * (compared response by response), mutual exclusion under contention (through the Lock service
  * alone, and mixed with client-side locking as `etcdctl lock` does it), `etcdctl lock` / `etcdctl
- * elect` against the services, leader failover when a leader's lease runs out, and a waiter whose
- * lease expired while it queued.
+ * elect` against the services, lock waiters served in request order, leader failover when a
+ * leader's lease runs out (also with campaigners in their own processes, killed with SIGKILL), and
+ * a waiter whose lease expired while it queued.
  */
-import { CallFailure, ClientMutex, Clients, CtlProcess, KeepAliveLoop, Msg } from './concurrency-client';
-import { Member, etcdctl, freePort, sleep, startMember, stopAll, stopMember } from './harness';
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { CallFailure, ClientMutex, Clients, CtlProcess, KeepAliveLoop, Msg, prefixEnd } from './concurrency-client';
+import { Member, ROOT, etcdctl, freePort, sleep, startMember, stopAll, stopMember } from './harness';
 
-afterAll(stopAll);
+/** Campaigner processes (test/e2e/fixtures/campaigner.js) still running. */
+const campaigners = new Set<Campaigner>();
+
+afterAll(async () => {
+  for (const p of [...campaigners]) await p.kill();
+  await stopAll();
+});
+
+/** One campaigner process: its lease (hex) once granted, and when it reported leading. */
+class Campaigner {
+  readonly proc: ChildProcess;
+  stdout = '';
+  stderr = '';
+  leaderAt: number | undefined;
+  readonly exited: Promise<void>;
+
+  constructor(endpoint: string, name: string, readonly proposal: string, ttl: number) {
+    const script = path.join(ROOT, 'test', 'e2e', 'fixtures', 'campaigner.js');
+    this.proc = spawn(process.execPath, [script, endpoint, name, proposal, String(ttl)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout?.on('data', (d: Buffer) => {
+      this.stdout += d.toString();
+      if (this.leaderAt === undefined && /^leader /m.test(this.stdout)) this.leaderAt = Date.now();
+    });
+    this.proc.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => this.proc.on('exit', () => resolve()));
+    campaigners.add(this);
+  }
+
+  /** Waits until stdout matches `re`; resolves with the match (throws with the output after `timeoutMs`). */
+  async waitOutput(re: RegExp, timeoutMs = 10000): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.stdout);
+      if (m !== null) return m;
+      if (Date.now() > deadline || this.proc.exitCode !== null) {
+        throw new Error(`campaigner ${this.proposal} never printed ${String(re)}:\n${this.stdout}\n${this.stderr}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** kill -9 and wait for the exit. */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
+    campaigners.delete(this);
+  }
+}
 
 type Outcome = { ok: Msg } | { err: CallFailure };
 
@@ -281,6 +331,103 @@ describe('one member of ours', () => {
     obs.cancel();
     c.close();
   }, 40000);
+
+  test('lock waiters obtain the lock one at a time, in the order they asked for it', async () => {
+    const c = new Clients(m.endpoint);
+    const name = 'fair';
+    const holderLease = await c.grant(60);
+    const held = await c.call(c.lock, 'Lock', { name: Buffer.from(name), lease: holderLease });
+    const waiters = Array.from({ length: 5 }, () => new Clients(m.endpoint));
+    const leases: string[] = [];
+    const order: number[] = [];
+    let holding = 0;
+    let overlaps = 0;
+    const done: Promise<void>[] = [];
+    for (let i = 0; i < waiters.length; i++) {
+      const w = waiters[i]!;
+      const lease = await w.grant(60);
+      leases.push(lease);
+      done.push(
+        w.call(w.lock, 'Lock', { name: Buffer.from(name), lease }, 30000).then(async (r) => {
+          if (++holding > 1) overlaps++;
+          order.push(i);
+          expect((r.key as Buffer).toString()).toBe(`${name}/${BigInt(lease).toString(16)}`);
+          await sleep(20);
+          holding--;
+          await w.call(w.lock, 'Unlock', { key: r.key });
+        }),
+      );
+      // The next waiter asks only once this one's key exists, so the create revisions give the order.
+      const key = Buffer.from(`${name}/${BigInt(lease).toString(16)}`);
+      const deadline = Date.now() + 10000;
+      while ((await c.call(c.kv, 'Range', { key, count_only: true })).count !== '1') {
+        if (Date.now() > deadline) throw new Error(`waiter ${i} never queued`);
+        await sleep(20);
+      }
+    }
+    const queued = await c.call(c.kv, 'Range', { key: Buffer.from(`${name}/`), range_end: prefixEnd(`${name}/`), sort_target: 1, sort_order: 1 });
+    expect((queued.kvs as Msg[]).map((kv) => (kv.key as Buffer).toString())).toEqual([
+      (held.key as Buffer).toString(),
+      ...leases.map((l) => `${name}/${BigInt(l).toString(16)}`),
+    ]);
+    await sleep(500);
+    expect(order).toEqual([]); // all still waiting behind the holder
+    await c.call(c.lock, 'Unlock', { key: held.key });
+    await Promise.all(done);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+    expect(overlaps).toBe(0);
+    for (const l of [holderLease, ...leases]) await c.call(c.lease, 'LeaseRevoke', { ID: l });
+    for (const w of waiters) w.close();
+    c.close();
+  }, 30000);
+
+  test('campaigners in their own processes: kill -9 the leader, the next leads once its lease expires; Observe and elect -l report each leader in order', async () => {
+    const c = new Clients(m.endpoint);
+    const name = 'proc-elect';
+    const observed: string[] = [];
+    const obs = (c.election as unknown as { Observe(r: Msg): NodeJS.EventEmitter & { cancel(): void } }).Observe({ name: Buffer.from(name) });
+    obs.on('data', (r: Msg) => observed.push(((r.kv as Msg).value as Buffer).toString()));
+    obs.on('error', () => undefined);
+    const ctlObserver = new CtlProcess(m.endpoint, ['elect', '-l', name]);
+    const procs: Campaigner[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const p = new Campaigner(m.endpoint, name, `campaigner-${i}`, 2);
+        procs.push(p);
+        const lease = (await p.waitOutput(/^lease ([0-9a-f]+)$/m))[1]!;
+        // The next one starts only once this one's key exists: they campaign in order 0, 1, 2.
+        const deadline = Date.now() + 10000;
+        while ((await c.get(`${name}/${lease}`)) !== `campaigner-${i}`) {
+          if (Date.now() > deadline) throw new Error(`campaigner ${i} never campaigned:\n${p.stdout}\n${p.stderr}`);
+          await sleep(50);
+        }
+      }
+      const [p0, p1, p2] = procs as [Campaigner, Campaigner, Campaigner];
+      await p0.waitOutput(/^leader proc-elect\/[0-9a-f]+ \d+$/m);
+      await sleep(3000); // longer than the TTL: the running processes keep their leases alive
+      expect(p1.leaderAt).toBeUndefined();
+      expect(p2.leaderAt).toBeUndefined();
+
+      const killed = Date.now();
+      await p0.kill();
+      await p1.waitOutput(/^leader /m, 15000);
+      expect(p1.leaderAt! - killed).toBeGreaterThan(1000); // only once the dead leader's lease has run out
+      expect(p2.leaderAt).toBeUndefined();
+      const leader = await c.call(c.election, 'Leader', { name: Buffer.from(name) });
+      expect(((leader.kv as Msg).value as Buffer).toString()).toBe('campaigner-1');
+
+      await p1.kill();
+      await p2.waitOutput(/^leader /m, 15000);
+      await sleep(300);
+      expect(observed).toEqual(['campaigner-0', 'campaigner-1', 'campaigner-2']);
+      await ctlObserver.waitOutput(/^[^\n]+\ncampaigner-0\n[^\n]+\ncampaigner-1\n[^\n]+\ncampaigner-2\n$/);
+    } finally {
+      for (const p of procs) await p.kill();
+      await ctlObserver.stop('SIGINT');
+      obs.cancel();
+      c.close();
+    }
+  }, 60000);
 
   test('a waiter whose lease expired while it queued gets "mutex: session is expired"', async () => {
     const c = new Clients(m.endpoint);
