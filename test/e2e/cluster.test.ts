@@ -89,6 +89,9 @@ test('member add (learner), join, promote, list, remove; move-leader', async () 
     extraArgs: ['--initial-cluster', ic, '--initial-cluster-state', 'existing'], waitReady: false,
   });
   await waitValue(slot, 'd29', 'v29');
+  // The learner says so in its status.
+  const learnerStatus = await etcdctl(`127.0.0.1:${clientPort}`, ['endpoint', 'status', '-w', 'json']);
+  expect((JSON.parse(learnerStatus.stdout) as { Status: { isLearner?: boolean } }[])[0]!.Status.isLearner).toBe(true);
   let list = await etcdctl(`127.0.0.1:${c.slots[0]!.clientPort}`, ['member', 'list']); // not the learner: it serves no MemberList
   expect(list.stdout).toMatch(/m4, http:\/\/127\.0\.0\.1:\d+, http:\/\/127\.0\.0\.1:\d+, true/);
   const id = /^([0-9a-f]+), started, m4,/m.exec(list.stdout)![1]!;
