@@ -23,6 +23,8 @@ export interface SuiteParams {
   stmTotal: number;
   loadgenMs: number;
   watchPutRate: number;
+  /** Puts (1 client, not recorded) that a fresh cluster of either server gets before it is measured. */
+  clusterWarmupTotal: number;
   clusterPut1Total: number;
   clusterPut1000Total: number;
   restartKeys: number;
@@ -41,6 +43,7 @@ export const FULL_PARAMS: SuiteParams = {
   stmTotal: 6000,
   loadgenMs: 3000,
   watchPutRate: 100,
+  clusterWarmupTotal: 2000,
   clusterPut1Total: 1000,
   clusterPut1000Total: 20000,
   restartKeys: 1000000,
@@ -59,6 +62,7 @@ export const QUICK_PARAMS: SuiteParams = {
   stmTotal: 3000,
   loadgenMs: 2000,
   watchPutRate: 100,
+  clusterWarmupTotal: 0,
   clusterPut1Total: 0,
   clusterPut1000Total: 0,
   restartKeys: 0,
