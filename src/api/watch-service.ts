@@ -48,8 +48,23 @@ export interface WatchResponseFields {
 
 const kvScratch = new Writer(1024);
 
-/** Encodes one mvccpb.Event message (1 type, 2 kv, 3 prev_kv). */
+/**
+ * Encoded events by event object: the hub hands the same object to every watcher that gets the
+ * same content, so an event fanned out to many watchers is encoded once.
+ */
+const encodedEvents = new WeakMap<WatchEvent, Uint8Array>();
+
+/** Encodes one mvccpb.Event message (1 type, 2 kv, 3 prev_kv), once per event object. */
 function encodeEvent(e: WatchEvent): Uint8Array {
+  let bytes = encodedEvents.get(e);
+  if (bytes === undefined) {
+    bytes = encodeEventOnce(e);
+    encodedEvents.set(e, bytes);
+  }
+  return bytes;
+}
+
+function encodeEventOnce(e: WatchEvent): Uint8Array {
   const kv = writeKeyValue(kvScratch.reset(), e.kv).finish();
   const prev = e.prevKv === undefined ? undefined : writeKeyValue(kvScratch.reset(), e.prevKv).finish();
   const w = new Writer(16 + kv.length + (prev?.length ?? 0));

@@ -26,6 +26,7 @@ import { Watcher, WatcherGroup, WatchStreamRef } from './watcher-group';
 
 /** One event as delivered to a watcher. */
 export interface WatchEvent {
+  /** Events handed to sinks may be shared between watchers: sinks must not modify them. */
   type: 'put' | 'delete';
   /** For a delete: the key and mod_revision only (etcd's tombstone form). */
   kv: KeyValue;
@@ -150,13 +151,17 @@ export class WatchHub {
       if (matched.length === 0) continue;
       const prev = matched.some((w) => w.prevKv) && !isCreate(c.type, c.kv) ? await this.previous(key, rev) : undefined;
       perWatcher ??= new Map();
+      // One event object for every watcher that gets the same content (sinks do not modify events;
+      // the wire encoder can then encode each once).
+      const plain: WatchEvent = { type: c.type, kv: c.kv, prevKv: undefined };
+      const withPrev: WatchEvent = prev === undefined ? plain : { type: c.type, kv: c.kv, prevKv: prev };
       for (const w of matched) {
         let list = perWatcher.get(w);
         if (list === undefined) {
           list = [];
           perWatcher.set(w, list);
         }
-        list.push({ type: c.type, kv: c.kv, prevKv: w.prevKv ? prev : undefined });
+        list.push(w.prevKv ? withPrev : plain);
       }
     }
     this.notifiedRev = rev;
