@@ -205,14 +205,7 @@ export class RaftDriver {
             this.hooks.failpoint?.('after-apply');
           });
           this.applyChain.catch((err: unknown) => this.hooks.fatal(err));
-          if (afterApply && rd.messages.length > 0) {
-            const msgs = rd.messages;
-            // Replies are written on the turn after the apply (setImmediate); these go one turn later.
-            void this.applyChain.then(() => setImmediate(() => setImmediate(() => {
-              this.sendNow(msgs);
-              this.hooks.failpoint?.('after-send');
-            })), () => undefined);
-          }
+          if (afterApply && rd.messages.length > 0) this.sendAfterReplies(rd.messages);
           if (this.applyBacklog > MAX_APPLY_BACKLOG || entries.some((e) => e.type === EntryType.ConfChange)) await this.applyChain;
         }
         this.node.advance();
@@ -238,6 +231,18 @@ export class RaftDriver {
   private sendNow(msgs: Message[]): void {
     this.hooks.send(msgs);
     this.hooks.flush?.();
+  }
+
+  /**
+   * Sends once the apply queued so far is done and the replies it released are written: replies
+   * leave on the turn after the apply (setImmediate), these one turn later.
+   */
+  private sendAfterReplies(msgs: Message[]): void {
+    const send = (): void => {
+      this.sendNow(msgs);
+      this.hooks.failpoint?.('after-send');
+    };
+    void this.applyChain.then(() => setImmediate(() => setImmediate(send)), () => undefined);
   }
 
   /** Stops ticking and processing; waits for the iteration in flight, then closes the WAL. */
