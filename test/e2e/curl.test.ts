@@ -8,7 +8,7 @@
  * exist, /version has a "storage" field), etcd 3.4 does not.
  * Run `npm run build` first.
  */
-import { Member, freePort, requireTool, run, sleep, startMember, stopAll, stopMember } from './harness';
+import { Member, onBothServers, requireTool, run, sleep, startMember, stopAll, stopMember } from './harness';
 
 afterAll(stopAll);
 
@@ -100,11 +100,7 @@ describe('curl against one member', () => {
 
   beforeAll(async () => {
     requireTool('curl');
-    requireTool('etcd');
-    const clientPort = await freePort();
-    const peerPort = await freePort();
-    etcd = await session('etcd', clientPort, peerPort);
-    ours = await session('ours', clientPort, peerPort);
+    ({ theirs: etcd, ours } = await onBothServers(session));
   }, 60000);
 
   it('GET /health and /health?serializable=true answer healthy', () => {

@@ -3,7 +3,7 @@
  * same ports and with the same member name, so member and cluster ids agree) and requires identical
  * output, exit code and error text for every command.
  */
-import { RunResult, etcdctl, freePort, startMember, stopAll, stopMember } from './harness';
+import { RunResult, etcdctl, onBothServers, startMember, stopAll, stopMember } from './harness';
 
 interface Step {
   args: string[];
@@ -107,10 +107,7 @@ async function session(kind: 'ours' | 'etcd', clientPort: number, peerPort: numb
 afterAll(stopAll);
 
 test('etcdctl prints the same for every key-value command on both servers', async () => {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const theirs = await session('etcd', clientPort, peerPort);
-  const ours = await session('ours', clientPort, peerPort);
+  const { theirs, ours } = await onBothServers(session);
   // Anchors, so that two servers failing alike cannot pass: most steps succeed and known values show.
   expect(theirs.filter((r) => r.code === 0).length).toBeGreaterThan(45);
   expect(ours[4]!.stdout).toBe('k1\nv1b\n');

@@ -17,7 +17,7 @@
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { HttpAnswer, httpRequest } from '../unit/api/http-request';
-import { Member, ROOT, freePort, requireTool, run, sleep, startMember, stopAll, stopMember } from './harness';
+import { Member, ROOT, onBothServers, run, sleep, startMember, stopAll, stopMember } from './harness';
 
 afterAll(stopAll);
 
@@ -196,13 +196,9 @@ describe('gateway answers equal the real etcd', () => {
   let ours: Session;
 
   beforeAll(async () => {
-    requireTool('etcd');
     const probe = await run('/usr/bin/python3', ['-c', 'import etcd3gw']);
     if (probe.code !== 0) throw new Error('python3-etcd3gw is not installed (apt-get install -y python3-etcd3gw)');
-    const clientPort = await freePort();
-    const peerPort = await freePort();
-    etcd = await session('etcd', clientPort, peerPort);
-    ours = await session('ours', clientPort, peerPort);
+    ({ theirs: etcd, ours } = await onBothServers(session));
   }, 120000);
 
   it('for every unary and keep-alive request, well-formed or not', () => {

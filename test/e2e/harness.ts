@@ -123,6 +123,19 @@ export async function waitListening(m: Member, timeoutMs = 30000): Promise<void>
   throw new Error(`${m.kind} did not listen:\n${m.logs.join('')}`);
 }
 
+/**
+ * Runs the same session against the real etcd and then against ours, both on the same client and
+ * peer ports (so member and cluster ids agree), and returns both results.
+ */
+export async function onBothServers<T>(session: (kind: 'ours' | 'etcd', clientPort: number, peerPort: number) => Promise<T>): Promise<{ theirs: T; ours: T }> {
+  requireTool('etcd');
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const theirs = await session('etcd', clientPort, peerPort);
+  const ours = await session('ours', clientPort, peerPort);
+  return { theirs, ours };
+}
+
 /** Sleeps for ms milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -4,7 +4,7 @@
  * interactive mode, and the same progress notifications for the interactive `progress` command.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { Member, etcdctl, freePort, requireTool, sleep, startMember, stopAll, stopMember } from './harness';
+import { Member, etcdctl, onBothServers, requireTool, sleep, startMember, stopAll, stopMember } from './harness';
 
 afterAll(stopAll);
 
@@ -65,11 +65,7 @@ async function session(kind: 'ours' | 'etcd', clientPort: number, peerPort: numb
 }
 
 test('etcdctl watch prints the same events from both servers', async () => {
-  requireTool('etcd');
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const theirs = await session('etcd', clientPort, peerPort);
-  const ours = await session('ours', clientPort, peerPort);
+  const { theirs, ours } = await onBothServers(session);
   const labels = [...WATCHES.map((w) => w.join(' ')), 'watch -i'];
   for (let i = 0; i < labels.length; i++) {
     expect({ watch: labels[i], out: ours[i] }).toEqual({ watch: labels[i], out: theirs[i] });
@@ -139,11 +135,7 @@ async function progressSession(kind: 'ours' | 'etcd', clientPort: number, peerPo
 }
 
 test('etcdctl watch -i: progress prints the same notifications and revisions from both servers', async () => {
-  requireTool('etcd');
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const theirs = await progressSession('etcd', clientPort, peerPort);
-  const ours = await progressSession('ours', clientPort, peerPort);
+  const { theirs, ours } = await onBothServers(progressSession);
   // Same member name and URLs on both: cluster id, member id and term agree, nothing is masked.
   expect({ output: 'simple', out: ours[0] }).toEqual({ output: 'simple', out: theirs[0] });
   expect({ output: 'json', out: ours[1] }).toEqual({ output: 'json', out: theirs[1] });

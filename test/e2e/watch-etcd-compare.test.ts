@@ -10,7 +10,7 @@
  * the contract.
  */
 import { KvClient, Msg } from './client';
-import { freePort, requireTool, sleep, startMember, stopAll, stopMember } from './harness';
+import { onBothServers, sleep, startMember, stopAll, stopMember } from './harness';
 import { CreateFields, ResponseView, WatchStream } from './watch-client';
 
 afterAll(stopAll);
@@ -106,11 +106,7 @@ function mask(x: Session, ids: { cluster: string; member: string }): Session {
 }
 
 test('a scripted Watch stream gets the same responses from etcd and from our server', async () => {
-  requireTool('etcd');
-  const clientPort = await freePort();
-  const peerPort = await freePort();
-  const theirs = await session('etcd', clientPort, peerPort);
-  const ours = await session('ours', clientPort, peerPort);
+  const { theirs, ours } = await onBothServers(session);
   const idsOf = (x: Session): { cluster: string; member: string } => ({
     cluster: x.created[0]!.header.cluster_id,
     member: x.created[0]!.header.member_id,
