@@ -12,12 +12,20 @@
  */
 import { RawNode } from '../raft/raw-node';
 import { MemoryStorage } from '../raft/memory-storage';
-import { ConfChange, Entry, EntryType, Message, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
+import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
+
+import { Wal } from '../storage/wal';
+import type { Logger } from './logger';
 
 /** Committed entries allowed to wait for apply before the loop stops taking new batches. */
 const MAX_APPLY_BACKLOG = 20000;
-import { Wal } from '../storage/wal';
-import type { Logger } from './logger';
+/**
+ * How long a leader holds a commit announcement (an append without entries) by default, in the
+ * hope that the next append to that member carries the commit index instead, in milliseconds.
+ */
+const COMMIT_HOLD_MS = 1;
+/** A member that forwarded a proposal this recently gets commit announcements at once (ms). */
+const FORWARDER_MS = 1000;
 
 /** What the driver calls back into. */
 export interface DriverHooks {
@@ -61,6 +69,11 @@ export class RaftDriver {
   private dropHandlers: ((err: unknown) => void)[] = [];
   /** Whether the core was leader as of the last Ready's soft state. */
   private leader = false;
+  /** Commit announcements held back, by member; see holdCommitAnnouncements. */
+  private heldCommits = new Map<NodeId, Message>();
+  private heldTimer: NodeJS.Timeout | undefined;
+  /** When each member last forwarded a proposal to this one (Date.now()). */
+  private lastForwarded = new Map<NodeId, number>();
 
   constructor(
     readonly node: RawNode,
@@ -68,6 +81,8 @@ export class RaftDriver {
     readonly wal: Wal,
     private readonly hooks: DriverHooks,
     private readonly log: Logger,
+    /** How long a commit announcement may be held, in ms (see holdCommitAnnouncements). */
+    private readonly commitHoldMs = COMMIT_HOLD_MS,
   ) {}
 
   /** Starts ticking every `tickMs` milliseconds. */
@@ -111,6 +126,7 @@ export class RaftDriver {
 
   /** Steps a message from a peer. */
   step(m: Message): void {
+    if (m.type === MessageType.MsgProp) this.lastForwarded.set(m.from, Date.now());
     this.node.step(m);
     this.schedule();
   }
@@ -229,6 +245,7 @@ export class RaftDriver {
    * applies (a follower's fdatasync blocks the thread).
    */
   private sendNow(msgs: Message[]): void {
+    if (this.heldCommits.size > 0) this.dropCoveredCommits(msgs);
     this.hooks.send(msgs);
     this.hooks.flush?.();
   }
@@ -239,15 +256,63 @@ export class RaftDriver {
    */
   private sendAfterReplies(msgs: Message[]): void {
     const send = (): void => {
-      this.sendNow(msgs);
+      this.sendNow(this.holdCommitAnnouncements(msgs));
       this.hooks.failpoint?.('after-send');
     };
     void this.applyChain.then(() => setImmediate(() => setImmediate(send)), () => undefined);
   }
 
+  /**
+   * Takes the bare commit announcements (appends without entries) out of `msgs` and holds them
+   * for up to COMMIT_HOLD_MS. When the leader sends the member its next append first, that append
+   * carries the commit index and the held message is dropped: under a steady stream of writes the
+   * members then get one message per write instead of two, and answer one instead of two. When no
+   * write follows, the announcement leaves when the hold ends. Reads do not wait on it: a
+   * ReadIndex round's heartbeats carry the commit index themselves. A member that forwarded a
+   * proposal within the last FORWARDER_MS has a client waiting for the commit: it is never held.
+   */
+  private holdCommitAnnouncements(msgs: Message[]): Message[] {
+    const rest: Message[] = [];
+    const now = Date.now();
+    for (const m of msgs) {
+      if (
+        m.type === MessageType.MsgApp &&
+        (m.entries === undefined || m.entries.length === 0) &&
+        now - (this.lastForwarded.get(m.to) ?? -Infinity) > FORWARDER_MS
+      ) {
+        this.heldCommits.set(m.to, m);
+      } else {
+        rest.push(m);
+      }
+    }
+    if (this.heldCommits.size > 0 && this.heldTimer === undefined) {
+      this.heldTimer = setTimeout(() => this.releaseHeldCommits(), this.commitHoldMs);
+    }
+    return rest;
+  }
+
+  /** Sends the commit announcements still held. */
+  private releaseHeldCommits(): void {
+    this.heldTimer = undefined;
+    if (this.stopped || this.heldCommits.size === 0) return;
+    const msgs = [...this.heldCommits.values()];
+    this.heldCommits.clear();
+    this.sendNow(msgs);
+  }
+
+  /** Drops held announcements that an append in `msgs` makes redundant (same term, commit as high). */
+  private dropCoveredCommits(msgs: Message[]): void {
+    for (const m of msgs) {
+      if (m.type !== MessageType.MsgApp) continue;
+      const held = this.heldCommits.get(m.to);
+      if (held !== undefined && held.term === m.term && m.commit >= held.commit) this.heldCommits.delete(m.to);
+    }
+  }
+
   /** Stops ticking and processing; waits for the iteration in flight, then closes the WAL. */
   async stop(): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer);
+    if (this.heldTimer !== undefined) clearTimeout(this.heldTimer);
     this.stopped = true;
     if (this.running) await new Promise<void>((r) => this.idle.push(r));
     await this.applyChain.catch(() => undefined);
