@@ -153,14 +153,26 @@ export function writeHeader(w: Writer, field: number, h: Header): void {
 
 const headerWriter = new Writer(64);
 
-/** Encodes a ResponseHeader message. */
+/**
+ * The last header encoded, as its fields and bytes. Responses sent together (a watch event fanned
+ * out to many watchers, a burst of replies) share their header, and the ids never change.
+ */
+let lastHeader: { clusterId: bigint; memberId: bigint; revision: number; raftTerm: number; bytes: Uint8Array } | undefined;
+
+/** Encodes a ResponseHeader message. The result is shared between calls: read it, never change it. */
 export function headerBytes(h: Header): Uint8Array {
+  const last = lastHeader;
+  if (last !== undefined && last.revision === h.revision && last.raftTerm === h.raftTerm && last.clusterId === h.clusterId && last.memberId === h.memberId) {
+    return last.bytes;
+  }
   const w = headerWriter.reset();
   if (h.clusterId !== 0n) w.tag(1, 0).varint64(h.clusterId);
   if (h.memberId !== 0n) w.tag(2, 0).varint64(h.memberId);
   if (h.revision !== 0) w.tag(3, 0).uvarint(h.revision);
   if (h.raftTerm !== 0) w.tag(4, 0).uvarint(h.raftTerm);
-  return w.finish();
+  const bytes = w.finish();
+  lastHeader = { clusterId: h.clusterId, memberId: h.memberId, revision: h.revision, raftTerm: h.raftTerm, bytes };
+  return bytes;
 }
 
 /** Length of the unsigned varint encoding of a non-negative safe integer. */

@@ -88,20 +88,33 @@ function eventFieldSize(body: Uint8Array): number {
   return 1 + varintLength(body.length) + body.length;
 }
 
+/**
+ * Scratch writer for whole responses; each response is then copied out once, at its exact size.
+ * After a response bigger than SCRATCH_KEEP_BYTES it is replaced, so it does not hold the memory.
+ */
+let responseScratch = new Writer(4096);
+const SCRATCH_KEEP_BYTES = 1 << 20;
+
+/** Writes an int64 field; non-negative ids skip the BigInt conversion. */
+function writeInt64Field(w: Writer, field: number, v: number): void {
+  w.tag(field, 0);
+  if (v >= 0) w.uvarint(v);
+  else w.varint64(BigInt(v));
+}
+
 function encodeWith(r: WatchResponseFields, events: readonly Uint8Array[]): Buffer {
-  let size = 64;
-  for (const e of events) size += eventFieldSize(e);
-  const w = new Writer(size + (r.cancelReason?.length ?? 0));
+  const w = responseScratch.reset();
   w.tag(1, 2).bytes(headerBytes(r.header));
-  if (r.watchId !== 0) w.tag(2, 0).varint64(BigInt(r.watchId));
+  if (r.watchId !== 0) writeInt64Field(w, 2, r.watchId);
   if (r.created === true) w.tag(3, 0).byte(1);
   if (r.canceled === true) w.tag(4, 0).byte(1);
-  if (r.compactRevision !== undefined && r.compactRevision !== 0) w.tag(5, 0).varint64(BigInt(r.compactRevision));
+  if (r.compactRevision !== undefined && r.compactRevision !== 0) writeInt64Field(w, 5, r.compactRevision);
   if (r.cancelReason !== undefined && r.cancelReason !== '') w.tag(6, 2).bytes(Buffer.from(r.cancelReason));
   if (r.fragment === true) w.tag(7, 0).byte(1);
   for (const e of events) w.tag(11, 2).bytes(e);
-  const out = w.finish();
-  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+  const out = w.finishBuffer();
+  if (w.capacity > SCRATCH_KEEP_BYTES) responseScratch = new Writer(4096);
+  return out;
 }
 
 /** Encodes a WatchResponse. Fields at their zero value are omitted, as in proto3. */

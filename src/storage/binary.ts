@@ -6,6 +6,7 @@
 
 const TWO32 = 0x1_0000_0000;
 const MASK64 = (1n << 64n) - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Growable byte writer. Reuse one with `reset()` on hot paths. */
 export class Writer {
@@ -25,6 +26,11 @@ export class Writer {
   /** Number of bytes written. */
   get length(): number {
     return this.pos;
+  }
+
+  /** Bytes the writer holds before it must grow. */
+  get capacity(): number {
+    return this.buf.length;
   }
 
   private ensure(n: number): void {
@@ -49,6 +55,7 @@ export class Writer {
 
   /** Writes a 64-bit integer (signed or unsigned, as two's complement) as a varint. */
   varint64(v: bigint): this {
+    if (v >= 0n && v <= MAX_SAFE) return this.uvarint(Number(v));
     let u = v & MASK64;
     this.ensure(10);
     while (u >= 0x80n) {
@@ -88,6 +95,16 @@ export class Writer {
   /** A copy of the written bytes. */
   finish(): Uint8Array {
     return this.buf.slice(0, this.pos);
+  }
+
+  /**
+   * A copy of the written bytes as a Buffer; small ones come from Node's shared pool, so this is
+   * cheaper than finish() for many short-lived messages.
+   */
+  finishBuffer(): Buffer {
+    const out = Buffer.allocUnsafe(this.pos);
+    out.set(this.buf.subarray(0, this.pos));
+    return out;
   }
 }
 

@@ -88,3 +88,30 @@ test('progress tick: at least 100 ms, etcd default when unset, at most 10% jitte
     expect(progressTickMs(0)).toBeGreaterThanOrEqual(600_000);
   }
 });
+
+test('WatchResponse bytes equal the .proto encoding for ids and revisions of every size', () => {
+  const ids = [-1, 0, 1, 127, 128, 2 ** 31, Number.MAX_SAFE_INTEGER];
+  const ids64 = [0n, 1n, 0x7fn, 0x80n, BigInt(Number.MAX_SAFE_INTEGER), BigInt(Number.MAX_SAFE_INTEGER) + 1n, 0xcdc8dd3f2c9b1a0cn, 2n ** 64n - 1n];
+  for (const watchId of ids) {
+    for (const id of ids64) {
+      const h = { clusterId: id, memberId: id === 0n ? 5n : id - 1n, revision: Math.max(0, watchId), raftTerm: 3 };
+      const fields = { header: h, watchId, canceled: true, compactRevision: Math.max(0, watchId) };
+      // proto3 leaves zero fields out; protobufjs writes every field it is given.
+      const nonZero = (o: Record<string, unknown>): Record<string, unknown> =>
+        Object.fromEntries(Object.entries(o).filter(([, v]) => v !== 0 && v !== '0'));
+      const expected = WatchResponse.encode(
+        WatchResponse.fromObject(
+          nonZero({
+            header: nonZero({ cluster_id: h.clusterId.toString(), member_id: h.memberId.toString(), revision: h.revision, raft_term: h.raftTerm }),
+            watch_id: watchId,
+            canceled: true,
+            compact_revision: fields.compactRevision,
+          }),
+        ),
+      ).finish();
+      // Twice: the second encoding reuses the cached header bytes.
+      expect(Buffer.from(encodeWatchResponse(fields)).toString('hex')).toBe(Buffer.from(expected).toString('hex'));
+      expect(Buffer.from(encodeWatchResponse(fields)).toString('hex')).toBe(Buffer.from(expected).toString('hex'));
+    }
+  }
+});
