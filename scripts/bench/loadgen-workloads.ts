@@ -277,11 +277,15 @@ async function prepareListWatch(o: LoadgenOptions, index: number): Promise<Prepa
   };
 }
 
+/** Length of the unmeasured warm-up of the watch fan-out, ms. */
+export const FANOUT_WARMUP_MS = 1000;
+
 /**
- * Watch fan-out: `watchers` watchers on one prefix over `streams` streams; during the window puts
- * under the prefix are issued at `putRate` per second (at most `concurrency` in flight), each value
- * stamped with its send time. Every event received records receive time − stamp. After the window
- * the generator waits until no event has arrived for one second (at most 15 s).
+ * Watch fan-out: `watchers` watchers on one prefix over `streams` streams; puts under the prefix
+ * are issued at `putRate` per second (at most `concurrency` in flight), each value stamped with
+ * its send time, first for FANOUT_WARMUP_MS (not measured), then for the window. Every event of a
+ * window put records receive time − stamp. After the window the generator waits until no event
+ * has arrived for one second (at most 15 s).
  */
 async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: number): Promise<Prepared> {
   const hist = new LatencyHistogram();
@@ -298,16 +302,24 @@ async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: num
   let inWindow = false;
   let lastEventAt = 0;
   let created = 0;
+  /** Events of puts sent before this wall-clock time (the warm-up) are not measured. */
+  let measureFrom = Infinity;
   const streams = streamConns.map((c) => {
     const s = c.watchStream();
     s.on('data', (r: WatchResponseSummary) => {
       if (r.created) created += 1;
       if (r.events > 0) {
         const t = wallClockMs();
+        let measured = 0;
+        for (const st of r.stamps) {
+          if (st < measureFrom) continue;
+          hist.record(t - st);
+          measured += 1;
+        }
+        if (measured === 0) return;
         lastEventAt = now();
-        events += r.events;
-        if (inWindow) windowEvents += r.events;
-        for (const st of r.stamps) hist.record(t - st);
+        events += measured;
+        if (inWindow) windowEvents += measured;
       }
     });
     s.on('error', (e: Error) => errors.add(e));
@@ -319,30 +331,47 @@ async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: num
   if (created < watchersHere) throw new Error(`only ${created} of ${watchersHere} watchers were created`);
   return {
     async run() {
-      const t0 = now();
-      const stop = t0 + o.durationMs;
-      inWindow = true;
       let issued = 0;
       let ok = 0;
+      let counting = false;
       const inFlight = new Set<Promise<void>>();
       const putOnce = (): void => {
         const n = issued++;
+        const counted = counting;
         const p = putConns[n % putConns.length]!
           .unary('etcdserverpb.KV', 'Put', { key: Buffer.from(`${o.prefix}${index}-${n % 1000}`), value: stampedValue(o.valueSize) })
           .then(
             () => {
-              ok += 1;
+              if (counted) ok += 1;
             },
             (e: unknown) => errors.add(e),
           )
           .finally(() => inFlight.delete(p));
         inFlight.add(p);
       };
-      while (now() < stop && !errors.unimplemented) {
-        const due = o.putRate > 0 ? Math.floor(((now() - t0) * rateHere) / 1000) : Number.MAX_SAFE_INTEGER;
-        while (issued < due && inFlight.size < o.concurrency) putOnce();
-        await new Promise((r) => setTimeout(r, o.putRate > 0 ? 1 : 0));
-      }
+      /** Issues puts at the rate for `ms`; `issued` counts from 0 for each call. */
+      const issueFor = async (ms: number): Promise<void> => {
+        const t0 = now();
+        const stop = t0 + ms;
+        issued = 0;
+        while (now() < stop && !errors.unimplemented) {
+          const due = o.putRate > 0 ? Math.floor(((now() - t0) * rateHere) / 1000) : Number.MAX_SAFE_INTEGER;
+          while (issued < due && inFlight.size < o.concurrency) putOnce();
+          await new Promise((r) => setTimeout(r, o.putRate > 0 ? 1 : 0));
+        }
+      };
+      // Warm-up: the same puts for FANOUT_WARMUP_MS, not measured. A fresh generator process
+      // otherwise delivers its first few hundred milliseconds of events late (its own code is not
+      // yet compiled), whichever server it loads, and that burst alone sets the p99.
+      await issueFor(FANOUT_WARMUP_MS);
+      const warmupIssued = issued;
+      measureFrom = wallClockMs();
+      counting = true;
+      const t0 = now();
+      const stop = t0 + o.durationMs;
+      inWindow = true;
+      await issueFor(o.durationMs);
+      issued += warmupIssued;
       inWindow = false;
       const windowMs = now() - t0;
       await Promise.all([...inFlight]);
@@ -351,7 +380,7 @@ async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: num
       const spanMs = Math.max(windowMs, lastEventAt - t0);
       return {
         workload: 'watch-fanout', ops: events, opsPerSec: (events * 1000) / spanMs, hist, errors: errors.counts, unimplemented: errors.unimplemented,
-        extra: { puts: ok, putsIssued: issued, watchers: watchersHere, windowEvents, spanMs, windowMs },
+        extra: { puts: ok, putsIssued: issued - warmupIssued, warmupPuts: warmupIssued, watchers: watchersHere, windowEvents, spanMs, windowMs },
       };
     },
     close() {
