@@ -159,6 +159,9 @@ const headerWriter = new Writer(64);
  */
 let lastHeader: { clusterId: bigint; memberId: bigint; revision: number; raftTerm: number; bytes: Uint8Array } | undefined;
 
+/** The encoded cluster and member id fields of the last header (64-bit ids encode slowly). */
+let lastIds: { clusterId: bigint; memberId: bigint; bytes: Uint8Array } | undefined;
+
 /** Encodes a ResponseHeader message. The result is shared between calls: read it, never change it. */
 export function headerBytes(h: Header): Uint8Array {
   const last = lastHeader;
@@ -166,8 +169,15 @@ export function headerBytes(h: Header): Uint8Array {
     return last.bytes;
   }
   const w = headerWriter.reset();
-  if (h.clusterId !== 0n) w.tag(1, 0).varint64(h.clusterId);
-  if (h.memberId !== 0n) w.tag(2, 0).varint64(h.memberId);
+  let ids = lastIds;
+  if (ids === undefined || ids.clusterId !== h.clusterId || ids.memberId !== h.memberId) {
+    if (h.clusterId !== 0n) w.tag(1, 0).varint64(h.clusterId);
+    if (h.memberId !== 0n) w.tag(2, 0).varint64(h.memberId);
+    ids = { clusterId: h.clusterId, memberId: h.memberId, bytes: w.finish() };
+    lastIds = ids;
+    w.reset();
+  }
+  w.raw(ids.bytes);
   if (h.revision !== 0) w.tag(3, 0).uvarint(h.revision);
   if (h.raftTerm !== 0) w.tag(4, 0).uvarint(h.raftTerm);
   const bytes = w.finish();
