@@ -12,7 +12,7 @@
  * stream when it ends (OK), fails (the status code) or is cancelled by the client (Canceled).
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Counter, MetricsRegistry } from '../server/metrics';
+import type { Counter, CounterSeries, MetricsRegistry } from '../server/metrics';
 
 /** How a method streams, as the grpc_type label spells it. */
 export type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
@@ -103,14 +103,24 @@ export class GrpcServerMetrics {
   instrument(service: string, method: string, type: GrpcType, handler: grpc.UntypedHandleCall): grpc.UntypedHandleCall {
     this.initMethod(service, method, type);
     const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
+    const started = this.started.handle(labels);
+    const handledByCode = new Map<number, CounterSeries>();
+    const handled = (code: number): CounterSeries => {
+      let s = handledByCode.get(code);
+      if (s === undefined) {
+        s = this.handled.handle({ ...labels, grpc_code: grpcCodeName(code) });
+        handledByCode.set(code, s);
+      }
+      return s;
+    };
     const fn = handler as AnyHandler;
     const wrapped: AnyHandler = (call, cb) => {
-      this.started.inc(labels);
+      started.inc();
       let done = false;
       const finish = (code: number): void => {
         if (done) return;
         done = true;
-        this.handled.inc({ ...labels, grpc_code: grpcCodeName(code) });
+        handled(code).inc();
       };
       if (cb !== undefined) {
         fn(call, (err: unknown, ...rest: unknown[]) => {

@@ -121,6 +121,10 @@ abstract class Family<S> {
 
   /** The state of the series with these labels, created at its zero value on first use. */
   protected state(labels: Labels | undefined): S {
+    if (labels === undefined && this.labelNames.length === 0) {
+      const only = this.series.get('');
+      if (only !== undefined) return only.state;
+    }
     const values = this.labelNames.map((l) => {
       const v = labels?.[l];
       if (v === undefined) throw new Error(`metric ${this.name} needs label "${l}"`);
@@ -176,6 +180,20 @@ function sample(name: string, labels: string, value: number): string {
   return labels === '' ? `${name} ${formatValue(value)}` : `${name}{${labels}} ${formatValue(value)}`;
 }
 
+/** One series of a Counter; see Counter.handle. */
+export class CounterSeries {
+  constructor(
+    private readonly name: string,
+    private readonly st: { v: number },
+  ) {}
+
+  /** Adds `by` (default 1, must be ≥ 0). */
+  inc(by = 1): void {
+    if (!(by >= 0)) throw new RangeError(`counter ${this.name} cannot decrease`);
+    this.st.v += by;
+  }
+}
+
 /** A value that only goes up (reset only by a restart). */
 export class Counter extends Family<{ v: number }> {
   readonly type = 'counter' as const;
@@ -193,6 +211,14 @@ export class Counter extends Family<{ v: number }> {
   /** Creates the series at 0 if absent, so it is exported before its first increment. */
   init(labels?: Labels): void {
     this.state(labels);
+  }
+
+  /**
+   * A handle on the series with `labels` (created at 0 if absent), for hot paths that count the
+   * same series again and again: its inc() skips the label lookup. It stays valid until reset().
+   */
+  handle(labels?: Labels): CounterSeries {
+    return new CounterSeries(this.name, this.state(labels));
   }
 
   /** Current value of a series (0 when absent). */

@@ -154,6 +154,25 @@ describe('MetricsRegistry rendering', () => {
     expect(() => c.inc({ a: 'x' }, -1)).toThrow(/cannot decrease/);
   });
 
+  it('a counter handle counts into the same series as inc(), created at 0 when taken', async () => {
+    const reg = new MetricsRegistry();
+    const c = reg.counter({ name: 'calls_total', help: 'x', labelNames: ['m'] });
+    const plain = reg.counter({ name: 'plain_total', help: 'x' });
+    const h = c.handle({ m: 'put' });
+    expect(samples(await reg.render(), 'calls_total')).toEqual(['calls_total{m="put"} 0']);
+    h.inc();
+    h.inc(2);
+    c.inc({ m: 'put' });
+    c.inc({ m: 'get' });
+    plain.inc();
+    plain.handle().inc(4);
+    expect(c.get({ m: 'put' })).toBe(4);
+    expect(samples(await reg.render(), 'calls_total')).toEqual(['calls_total{m="get"} 1', 'calls_total{m="put"} 4']);
+    expect(samples(await reg.render(), 'plain_total')).toEqual(['plain_total 5']);
+    expect(() => h.inc(-1)).toThrow(/cannot decrease/);
+    expect(() => c.handle({ x: 'put' })).toThrow(/label "m"/);
+  });
+
   it('runs collectors before rendering; a failing one keeps the old value and the others still run', async () => {
     const reg = new MetricsRegistry();
     const g = reg.gauge({ name: 'g', help: 'g' });
