@@ -447,23 +447,21 @@ export async function runSuite(ctx: SuiteContext): Promise<void> {
       case 'writes':
       case 'reads':
       case 'cluster':
+      case 'datascale':
+      case 'restart':
         for (let r = 0; r < p.repeats; r++) {
           ctx.log(`  repeat ${r + 1}/${p.repeats}`);
           for (const k of KINDS) {
             if (phase === 'writes') await writesPhase(ctx, k);
             else if (phase === 'reads') await readsPhase(ctx, k);
-            else await clusterPhase(ctx, k);
+            else if (phase === 'cluster') await clusterPhase(ctx, k);
+            else if (phase === 'datascale') await datascalePhase(ctx, k);
+            else await restartPhase(ctx, k);
           }
         }
         break;
-      case 'datascale':
-        for (const k of KINDS) await datascalePhase(ctx, k);
-        break;
       case 'check-perf':
         for (const load of p.checkPerfLoads) for (const k of KINDS) await checkPerfPhase(ctx, k, load);
-        break;
-      case 'restart':
-        for (const k of KINDS) await restartPhase(ctx, k);
         break;
     }
     ctx.log(`== ${phase} done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
