@@ -349,14 +349,14 @@ async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: num
           .finally(() => inFlight.delete(p));
         inFlight.add(p);
       };
-      /** Issues puts at the rate for `ms`; `issued` counts from 0 for each call. */
+      /** Issues puts at the rate for `ms`. */
       const issueFor = async (ms: number): Promise<void> => {
         const t0 = now();
         const stop = t0 + ms;
-        issued = 0;
+        const before = issued;
         while (now() < stop && !errors.unimplemented) {
           const due = o.putRate > 0 ? Math.floor(((now() - t0) * rateHere) / 1000) : Number.MAX_SAFE_INTEGER;
-          while (issued < due && inFlight.size < o.concurrency) putOnce();
+          while (issued - before < due && inFlight.size < o.concurrency) putOnce();
           await new Promise((r) => setTimeout(r, o.putRate > 0 ? 1 : 0));
         }
       };
@@ -371,7 +371,6 @@ async function prepareWatchFanout(o: LoadgenOptions, index: number, workers: num
       const stop = t0 + o.durationMs;
       inWindow = true;
       await issueFor(o.durationMs);
-      issued += warmupIssued;
       inWindow = false;
       const windowMs = now() - t0;
       await Promise.all([...inFlight]);

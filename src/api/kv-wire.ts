@@ -154,34 +154,32 @@ export function writeHeader(w: Writer, field: number, h: Header): void {
 const headerWriter = new Writer(64);
 
 /**
- * The last header encoded, as its fields and bytes. Responses sent together (a watch event fanned
- * out to many watchers, a burst of replies) share their header, and the ids never change.
+ * The last header encoded: its fields, the encoded id fields (64-bit ids encode slowly, and they
+ * never change) and the whole encoding. Responses sent together (a watch event fanned out to many
+ * watchers, a burst of replies) share their header.
  */
-let lastHeader: { clusterId: bigint; memberId: bigint; revision: number; raftTerm: number; bytes: Uint8Array } | undefined;
-
-/** The encoded cluster and member id fields of the last header (64-bit ids encode slowly). */
-let lastIds: { clusterId: bigint; memberId: bigint; bytes: Uint8Array } | undefined;
+let lastHeader: { clusterId: bigint; memberId: bigint; revision: number; raftTerm: number; ids: Uint8Array; bytes: Uint8Array } | undefined;
 
 /** Encodes a ResponseHeader message. The result is shared between calls: read it, never change it. */
 export function headerBytes(h: Header): Uint8Array {
   const last = lastHeader;
-  if (last !== undefined && last.revision === h.revision && last.raftTerm === h.raftTerm && last.clusterId === h.clusterId && last.memberId === h.memberId) {
-    return last.bytes;
-  }
+  const sameIds = last !== undefined && last.clusterId === h.clusterId && last.memberId === h.memberId;
+  if (sameIds && last.revision === h.revision && last.raftTerm === h.raftTerm) return last.bytes;
   const w = headerWriter.reset();
-  let ids = lastIds;
-  if (ids === undefined || ids.clusterId !== h.clusterId || ids.memberId !== h.memberId) {
+  let ids: Uint8Array;
+  if (sameIds) {
+    ids = last.ids;
+  } else {
     if (h.clusterId !== 0n) w.tag(1, 0).varint64(h.clusterId);
     if (h.memberId !== 0n) w.tag(2, 0).varint64(h.memberId);
-    ids = { clusterId: h.clusterId, memberId: h.memberId, bytes: w.finish() };
-    lastIds = ids;
+    ids = w.finish();
     w.reset();
   }
-  w.raw(ids.bytes);
+  w.raw(ids);
   if (h.revision !== 0) w.tag(3, 0).uvarint(h.revision);
   if (h.raftTerm !== 0) w.tag(4, 0).uvarint(h.raftTerm);
   const bytes = w.finish();
-  lastHeader = { clusterId: h.clusterId, memberId: h.memberId, revision: h.revision, raftTerm: h.raftTerm, bytes };
+  lastHeader = { clusterId: h.clusterId, memberId: h.memberId, revision: h.revision, raftTerm: h.raftTerm, ids, bytes };
   return bytes;
 }
 
