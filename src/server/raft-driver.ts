@@ -252,14 +252,28 @@ export class RaftDriver {
 
   /**
    * Sends once the apply queued so far is done and the replies it released are written: replies
-   * leave on the turn after the apply (setImmediate), these one turn later.
+   * leave on the turn after the apply (setImmediate), these one turn later. Messages to a member
+   * that forwards proposals leave at once instead: its clients wait on them, not on our replies.
    */
   private sendAfterReplies(msgs: Message[]): void {
+    const now = Date.now();
+    const toForwarders = msgs.filter((m) => this.forwardsProposals(m.to, now));
+    if (toForwarders.length > 0) {
+      this.sendNow(toForwarders);
+      this.hooks.failpoint?.('after-send');
+      if (toForwarders.length === msgs.length) return;
+      msgs = msgs.filter((m) => !toForwarders.includes(m));
+    }
     const send = (): void => {
       this.sendNow(this.holdCommitAnnouncements(msgs));
       this.hooks.failpoint?.('after-send');
     };
     void this.applyChain.then(() => setImmediate(() => setImmediate(send)), () => undefined);
+  }
+
+  /** True when `id` forwarded a proposal to this member within the last FORWARDER_MS. */
+  private forwardsProposals(id: NodeId, now: number): boolean {
+    return now - (this.lastForwarded.get(id) ?? -Infinity) <= FORWARDER_MS;
   }
 
   /**
@@ -275,11 +289,7 @@ export class RaftDriver {
     const rest: Message[] = [];
     const now = Date.now();
     for (const m of msgs) {
-      if (
-        m.type === MessageType.MsgApp &&
-        (m.entries === undefined || m.entries.length === 0) &&
-        now - (this.lastForwarded.get(m.to) ?? -Infinity) > FORWARDER_MS
-      ) {
+      if (m.type === MessageType.MsgApp && (m.entries === undefined || m.entries.length === 0) && !this.forwardsProposals(m.to, now)) {
         this.heldCommits.set(m.to, m);
       } else {
         rest.push(m);
