@@ -184,7 +184,7 @@ export function headerBytes(h: Header): Uint8Array {
 }
 
 /** Length of the unsigned varint encoding of a non-negative safe integer. */
-function uvarintSize(v: number): number {
+export function uvarintSize(v: number): number {
   let n = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 0x80);

@@ -23,7 +23,7 @@ import type { EtcdServer } from '../server/etcd-server';
 import { WatchEvent, WatchHub, WatchSink } from '../watch/watch-hub';
 import { Watcher } from '../watch/watcher-group';
 import type { Handlers } from './grpc-server';
-import { Header, WireMessage, headerBytes } from './kv-wire';
+import { Header, WireMessage, headerBytes, uvarintSize } from './kv-wire';
 import { Int64, toNum } from './proto';
 
 const EMPTY = new Uint8Array(0);
@@ -74,18 +74,9 @@ function encodeEventOnce(e: WatchEvent): Uint8Array {
   return w.finish();
 }
 
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80);
-    len++;
-  }
-  return len;
-}
-
 /** Bytes an encoded event adds to a WatchResponse (tag, length, body). */
 function eventFieldSize(body: Uint8Array): number {
-  return 1 + varintLength(body.length) + body.length;
+  return 1 + uvarintSize(body.length) + body.length;
 }
 
 /**

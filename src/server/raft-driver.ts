@@ -70,10 +70,10 @@ export class RaftDriver {
   /** Whether the core was leader as of the last Ready's soft state. */
   private leader = false;
   /** Commit announcements held back, by member; see holdCommitAnnouncements. */
-  private heldCommits = new Map<NodeId, Message>();
+  private readonly heldCommits = new Map<NodeId, Message>();
   private heldTimer: NodeJS.Timeout | undefined;
   /** When each member last forwarded a proposal to this one (Date.now()). */
-  private lastForwarded = new Map<NodeId, number>();
+  private readonly lastForwarded = new Map<NodeId, number>();
 
   constructor(
     readonly node: RawNode,
@@ -257,15 +257,16 @@ export class RaftDriver {
    */
   private sendAfterReplies(msgs: Message[]): void {
     const now = Date.now();
-    const toForwarders = msgs.filter((m) => this.forwardsProposals(m.to, now));
+    const toForwarders: Message[] = [];
+    const later: Message[] = [];
+    for (const m of msgs) (this.forwardsProposals(m.to, now) ? toForwarders : later).push(m);
     if (toForwarders.length > 0) {
       this.sendNow(toForwarders);
       this.hooks.failpoint?.('after-send');
-      if (toForwarders.length === msgs.length) return;
-      msgs = msgs.filter((m) => !toForwarders.includes(m));
     }
+    if (later.length === 0) return;
     const send = (): void => {
-      this.sendNow(this.holdCommitAnnouncements(msgs));
+      this.sendNow(this.holdCommitAnnouncements(later));
       this.hooks.failpoint?.('after-send');
     };
     void this.applyChain.then(() => setImmediate(() => setImmediate(send)), () => undefined);
@@ -282,14 +283,13 @@ export class RaftDriver {
    * carries the commit index and the held message is dropped: under a steady stream of writes the
    * members then get one message per write instead of two, and answer one instead of two. When no
    * write follows, the announcement leaves when the hold ends. Reads do not wait on it: a
-   * ReadIndex round's heartbeats carry the commit index themselves. A member that forwarded a
-   * proposal within the last FORWARDER_MS has a client waiting for the commit: it is never held.
+   * ReadIndex round's heartbeats carry the commit index themselves. (Messages to a member that
+   * forwards proposals never get here: sendAfterReplies sends them at once.)
    */
   private holdCommitAnnouncements(msgs: Message[]): Message[] {
     const rest: Message[] = [];
-    const now = Date.now();
     for (const m of msgs) {
-      if (m.type === MessageType.MsgApp && (m.entries === undefined || m.entries.length === 0) && !this.forwardsProposals(m.to, now)) {
+      if (m.type === MessageType.MsgApp && (m.entries === undefined || m.entries.length === 0)) {
         this.heldCommits.set(m.to, m);
       } else {
         rest.push(m);
