@@ -135,19 +135,32 @@ export class Reader {
     throw new RangeError('varint out of range');
   }
 
-  /** Reads a varint as a signed 64-bit integer. */
+  /**
+   * Reads a varint as a signed 64-bit integer. The low 49 bits are gathered as a number and the
+   * rest (at most 3 more bytes) as a second one, so a value costs at most a few BigInts instead of
+   * several per byte.
+   */
   varint64(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (let i = 0; i < 10; i++) {
+    const buf = this.buf;
+    let lo = 0;
+    let mul = 1;
+    for (let i = 0; i < 7; i++) {
       if (this.pos >= this.end) throw new RangeError('truncated varint');
-      const b = this.buf[this.pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if (b < 0x80) return BigInt.asIntN(64, result);
-      shift += 7n;
+      const b = buf[this.pos++]!;
+      lo += (b & 0x7f) * mul;
+      if (b < 0x80) return lo === 0 ? 0n : BigInt(lo);
+      mul *= 0x80;
+    }
+    let hi = 0;
+    for (let i = 0; i < 3; i++) {
+      if (this.pos >= this.end) throw new RangeError('truncated varint');
+      const b = buf[this.pos++]!;
+      hi |= (b & 0x7f) << (7 * i);
+      if (b < 0x80) return BigInt.asIntN(64, (BigInt(hi) << 49n) | BigInt(lo));
     }
     throw new RangeError('varint too long');
   }
+
 
   /** Reads a varint64 that must be a non-negative safe integer (revisions, counts). */
   safeVarint(): number {
