@@ -537,7 +537,8 @@ export class EtcdServer {
     this.consistentIndex = await this.store.consistentIndex();
     this.appliedIndex = snap.meta.index;
     this.snapshotIndex = snap.meta.index;
-    this.appliedMeta = snap.meta;
+    const cs = snap.meta.confState;
+    this.appliedMeta = { index: snap.meta.index, term: snap.meta.term, confState: { voters: [...cs.voters], learners: [...cs.learners] } };
     this.syncPeers();
     this.learner = snap.meta.confState.learners.includes(nodeId(this.memberId));
     this.opts.logger.info('installed state snapshot', { index: snap.meta.index, 'consistent-index': this.consistentIndex, revision: this.store.currentRev });
@@ -571,7 +572,8 @@ export class EtcdServer {
       let result: WriteResult | undefined;
       let failure: Error | undefined;
       try {
-        result = await this.applyOp(req.op);
+        const r = this.applyOp(req.op);
+        result = r instanceof Promise ? await r : r;
       } catch (err) {
         if (err instanceof EtcdError) failure = err;
         else throw err;
@@ -580,8 +582,16 @@ export class EtcdServer {
     }
     if (last === undefined) return;
     this.appliedIndex = last.index;
-    const conf = confChanged || this.appliedMeta === undefined ? this.driver.node.status().config : this.appliedMeta.confState;
-    this.appliedMeta = { index: last.index, term: last.term, confState: { voters: [...conf.voters], learners: [...conf.learners] } };
+    // The configuration is copied only when it may have changed; otherwise the previous (never
+    // modified) copy is shared.
+    let confState: SnapshotMeta['confState'];
+    if (confChanged || this.appliedMeta === undefined) {
+      const conf = this.driver.node.status().config;
+      confState = { voters: [...conf.voters], learners: [...conf.learners] };
+    } else {
+      confState = this.appliedMeta.confState;
+    }
+    this.appliedMeta = { index: last.index, term: last.term, confState };
     if (last.index > this.consistentIndex) {
       this.consistentIndex = last.index;
       const flushStart = performance.now();
@@ -639,7 +649,8 @@ export class EtcdServer {
     }
   }
 
-  private async applyOp(op: WriteOp): Promise<WriteResult> {
+  /** Applies one write; synchronous where nothing is read from the backend (a plain put). Throws EtcdError. */
+  private applyOp(op: WriteOp): WriteResult | Promise<WriteResult> {
     // With the NOSPACE alarm active, writes that add data fail; deletes, compaction and the rest pass.
     if (this.alarms.has(AlarmType.NOSPACE) && addsData(op)) throw Errors.noSpace();
     switch (op.kind) {

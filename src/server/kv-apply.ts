@@ -338,8 +338,25 @@ function stampRevisions(results: OpResult[], rev: number): void {
   }
 }
 
-/** Applies a Put (from the log). */
-export async function applyPut(store: KvStore, op: PutOp, hooks: LeaseHooks): Promise<PutResult> {
+/**
+ * Applies a Put (from the log). A plain put (no prev_kv, ignore_value or ignore_lease) reads
+ * nothing from the backend, so it is applied synchronously and its result returned directly; the
+ * others return a promise.
+ */
+export function applyPut(store: KvStore, op: PutOp, hooks: LeaseHooks): PutResult | Promise<PutResult> {
+  if (op.prevKv || op.ignoreValue || op.ignoreLease) return applyPutReading(store, op, hooks);
+  if (op.lease !== 0n && !hooks.exists(op.lease)) throw Errors.leaseNotFound();
+  const key = bytesToKey(op.key);
+  const ki = store.index.lookup(key);
+  const previousLease = ki !== undefined && ki.isLive() ? ki.lease : 0n;
+  const txn = store.beginWrite();
+  txn.put(key, op.key, op.value, op.lease);
+  if (previousLease !== op.lease) hooks.onAttach(key, previousLease, op.lease);
+  txn.end();
+  return { kind: 'put', prevKv: undefined, revision: store.currentRev };
+}
+
+async function applyPutReading(store: KvStore, op: PutOp, hooks: LeaseHooks): Promise<PutResult> {
   const view = readView(store, store.currentRev);
   await checkPut(view, op, hooks);
   const txn = store.beginWrite();

@@ -178,7 +178,42 @@ export class Wal {
     const last = entries[entries.length - 1];
     if (last !== undefined) this.acceptNext = last.index + 1;
     const hsCopy = hs === undefined ? undefined : { term: hs.term, vote: hs.vote, commit: hs.commit };
+    if (!this.running && this.failure === undefined && size <= SYNC_PATH_BYTES && this.offset < this.segmentBytes) {
+      // Nothing queued ahead, a small write and room in the segment: written (and synced) right
+      // here, as the writer loop's own small-batch path would, without going through the queue.
+      try {
+        this.writeSmallSync(hsCopy, entries, sync, size);
+      } catch (err) {
+        this.failed(err);
+        return Promise.reject(err);
+      }
+      return RESOLVED;
+    }
     return this.enqueue({ kind: 'append', hs: hsCopy, entries, snapshot: undefined, sync, size });
+  }
+
+  /** Writes one small append at the current offset with one synchronous write, then fdatasyncs if asked. */
+  private writeSmallSync(hs: HardState | undefined, entries: readonly Entry[], sync: boolean, bytes: number): void {
+    const buf = Buffer.allocUnsafe(bytes);
+    const w = new RecordWriter(buf, this.crc);
+    this.encodeRecords(undefined, entries, hs, w);
+    writeFullySync(this.fh.fd, buf, bytes, this.offset);
+    this.offset += bytes;
+    this.crc = w.crc;
+    this.stats.bytes += bytes;
+    this.stats.writes++;
+    this.unsynced = true;
+    if (sync) {
+      fs.fdatasyncSync(this.fh.fd);
+      this.stats.fsyncs++;
+      this.unsynced = false;
+    }
+  }
+
+  /** Records a write failure: no further writes are accepted. */
+  private failed(err: unknown): void {
+    this.failure = err;
+    this.log?.('error', 'wal: write failed; no further writes accepted', { error: String(err) });
   }
 
   /**
@@ -294,8 +329,7 @@ export class Wal {
       try {
         await this.writeRun(run);
       } catch (err) {
-        this.failure = err;
-        this.log?.('error', 'wal: write failed; no further writes accepted', { error: String(err) });
+        this.failed(err);
         for (const a of run) a.reject(err);
         continue;
       }
@@ -353,21 +387,25 @@ export class Wal {
 
   /** Encodes one op: snapshot marker, then entries, then hard state (so a cut never keeps a commit without its entries). */
   private encode(op: AppendOp, w: RecordWriter): void {
-    if (op.snapshot !== undefined) {
-      w.putSnapshot(op.snapshot);
-      this.snapshot = op.snapshot;
-      this.nextIndex = Math.max(this.nextIndex, op.snapshot.index + 1);
+    this.encodeRecords(op.snapshot, op.entries, op.hs, w);
+  }
+
+  private encodeRecords(snapshot: SnapshotMeta | undefined, entries: readonly Entry[], hs: HardState | undefined, w: RecordWriter): void {
+    if (snapshot !== undefined) {
+      w.putSnapshot(snapshot);
+      this.snapshot = snapshot;
+      this.nextIndex = Math.max(this.nextIndex, snapshot.index + 1);
     }
     const seg = this.segments[this.segments.length - 1] as SegmentState;
-    for (const e of op.entries) {
+    for (const e of entries) {
       w.putEntry(e);
       if (e.index > seg.maxIndex) seg.maxIndex = e.index;
     }
-    const last = op.entries[op.entries.length - 1];
+    const last = entries[entries.length - 1];
     if (last !== undefined) this.nextIndex = last.index + 1;
-    if (op.hs !== undefined) {
-      w.putHardState(op.hs);
-      this.hardState = op.hs;
+    if (hs !== undefined) {
+      w.putHardState(hs);
+      this.hardState = hs;
     }
   }
 
@@ -423,6 +461,7 @@ export class Wal {
 
 /** Batches up to this size are written and synced synchronously (see writeRun). */
 const SYNC_PATH_BYTES = 16 * 1024;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 function writeFullySync(fd: number, buf: Buffer, len: number, position: number): void {
   let done = 0;

@@ -76,6 +76,8 @@ export class WatchHub {
   /** Unsynced watchers and victims. */
   private readonly unsynced = new Set<Watcher>();
   private queue: Promise<void> = Promise.resolve();
+  /** Tasks enqueued and not yet finished. */
+  private queued = 0;
   private catchUpScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -96,15 +98,23 @@ export class WatchHub {
   }
 
   private enqueue(task: () => Promise<void> | void): void {
-    this.queue = this.queue.then(task).catch((err: unknown) => {
-      // After close() the store may be gone under an in-flight read; that is not an error.
-      if (this.closed) return;
-      // Otherwise it is a bug or storage corruption: surface it loudly.
-      process.nextTick(() => {
-        throw err;
-      });
-    });
+    this.queued++;
+    this.queue = this.queue.then(task).then(this.taskDone, this.taskFailed);
   }
+
+  private readonly taskDone = (): void => {
+    this.queued--;
+  };
+
+  private readonly taskFailed = (err: unknown): void => {
+    this.queued--;
+    // After close() the store may be gone under an in-flight read; that is not an error.
+    if (this.closed) return;
+    // Otherwise it is a bug or storage corruption: surface it loudly.
+    process.nextTick(() => {
+      throw err;
+    });
+  };
 
   /**
    * Registers a watcher whose created response the caller has already sent. A `minRev` ≤ 0 means
@@ -137,6 +147,11 @@ export class WatchHub {
 
   /** Called by the applier after a write transaction changed something at `rev` (in revision order). */
   notify(rev: number, changes: readonly Change[]): void {
+    // Nothing queued and nobody watching: there is nothing to deliver, only the revision to note.
+    if (this.queued === 0 && this.synced.size === 0 && this.unsynced.size === 0) {
+      this.notifiedRev = rev;
+      return;
+    }
     this.enqueue(() => this.deliver(rev, changes));
   }
 

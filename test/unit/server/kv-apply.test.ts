@@ -41,7 +41,7 @@ function cmp(key: string, target: number, result: number, union: Compare['union'
 
 async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
-    if (typeof p === 'function') p();
+    if (typeof p === 'function') await p();
     else await p;
   } catch (e) {
     if (e instanceof EtcdError) return e.message;
@@ -83,9 +83,9 @@ describe('KV semantics over the MVCC store', () => {
     expect(g.kvs[0]).toMatchObject({ createRevision: 2, modRevision: 3, version: 2 });
     await applyPut(store, put('a', '', { ignoreValue: true }), noLeases);
     expect(s((await range(store, rng('a'))).kvs[0]!.value)).toBe('2');
-    expect(await errorOf(applyPut(store, put('zz', '', { ignoreValue: true }), noLeases))).toBe('etcdserver: key not found');
-    expect(await errorOf(applyPut(store, put('zz', '', { ignoreLease: true }), noLeases))).toBe('etcdserver: key not found');
-    expect(await errorOf(applyPut(store, put('zz', 'v', { lease: 5n }), noLeases))).toBe('etcdserver: requested lease not found');
+    expect(await errorOf(() => applyPut(store, put('zz', '', { ignoreValue: true }), noLeases))).toBe('etcdserver: key not found');
+    expect(await errorOf(() => applyPut(store, put('zz', '', { ignoreLease: true }), noLeases))).toBe('etcdserver: key not found');
+    expect(await errorOf(() => applyPut(store, put('zz', 'v', { lease: 5n }), noLeases))).toBe('etcdserver: requested lease not found');
     expect(store.currentRev).toBe(4);
   });
 
