@@ -98,6 +98,11 @@ export class Wal {
 
   private readonly queue: Op[] = [];
   private running = false;
+  /** A save was written directly (not through the queue) in the current turn. */
+  private wroteThisTurn = false;
+  private readonly endTurn = (): void => {
+    this.wroteThisTurn = false;
+  };
   private drained: Promise<void> = Promise.resolve();
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -178,9 +183,13 @@ export class Wal {
     const last = entries[entries.length - 1];
     if (last !== undefined) this.acceptNext = last.index + 1;
     const hsCopy = hs === undefined ? undefined : { term: hs.term, vote: hs.vote, commit: hs.commit };
-    if (!this.running && this.failure === undefined && size <= SYNC_PATH_BYTES && this.offset < this.segmentBytes) {
+    if (!this.running && !this.wroteThisTurn && this.failure === undefined && size <= SYNC_PATH_BYTES && this.offset < this.segmentBytes) {
       // Nothing queued ahead, a small write and room in the segment: written (and synced) right
       // here, as the writer loop's own small-batch path would, without going through the queue.
+      // Saves that follow in the same turn go through the queue, which groups them (one
+      // fdatasync for all).
+      this.wroteThisTurn = true;
+      queueMicrotask(this.endTurn);
       try {
         this.writeSmallSync(hsCopy, entries, sync, size);
       } catch (err) {

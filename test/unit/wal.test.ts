@@ -557,6 +557,24 @@ describe('Wal: small groups', () => {
   });
 });
 
+describe('Wal: small groups in one turn', () => {
+  test('saves issued in one turn share fdatasyncs: after the first, they are written as groups', async () => {
+    const dir = await tmpDir();
+    const { wal } = await Wal.open(dir);
+    await new Promise((r) => setImmediate(r));
+    const base = { ...wal.stats };
+    const calls: Promise<void>[] = [];
+    for (let i = 1; i <= 10; i++) calls.push(wal.save(hs(1, i), [ent(i)], true));
+    await Promise.all(calls);
+    expect(wal.stats.fsyncs - base.fsyncs).toBeLessThanOrEqual(3);
+    await wal.close();
+    const again = await reopen(dir);
+    expect(again.entries).toEqual(range(1, 10));
+    expect(again.hardState).toEqual(hs(1, 10));
+    await again.wal.close();
+  });
+});
+
 describe('Wal: concurrency', () => {
   test('overlapping saves keep call order, all resolve in order, and share fdatasyncs', async () => {
     const dir = await tmpDir();
