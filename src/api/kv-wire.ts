@@ -282,7 +282,7 @@ const respWriter = new Writer(64 * 1024);
 export function encodeRangeResponse(r: RangeResult, h: Header): Buffer {
   const w = respWriter.reset();
   writeRangeBody(w, r, h);
-  return Buffer.from(w.finish().buffer);
+  return w.finishBuffer();
 }
 
 /** Writes an unsigned varint into `buf` at `pos`; returns the position after it. */
@@ -397,26 +397,26 @@ export function encodeRangeRecords(records: readonly Uint8Array[], more: boolean
 export function encodePutResponse(r: PutResult, h: Header): Buffer {
   const w = respWriter.reset();
   writePutBody(w, r, h);
-  return Buffer.from(w.finish().buffer);
+  return w.finishBuffer();
 }
 
 /** Encodes a DeleteRangeResponse. */
 export function encodeDeleteResponse(r: DeleteResult, h: Header): Buffer {
   const w = respWriter.reset();
   writeDeleteBody(w, r, h);
-  return Buffer.from(w.finish().buffer);
+  return w.finishBuffer();
 }
 
 /** Encodes a TxnResponse. */
 export function encodeTxnResponse(r: TxnResult, h: Header): Buffer {
   const w = respWriter.reset();
   writeTxnBody(w, r, h);
-  return Buffer.from(w.finish().buffer);
+  return w.finishBuffer();
 }
 
 /** Encodes a CompactionResponse. */
 export function encodeCompactResponse(h: Header): Buffer {
   const w = respWriter.reset();
   writeHeader(w, 1, h);
-  return Buffer.from(w.finish().buffer);
+  return w.finishBuffer();
 }

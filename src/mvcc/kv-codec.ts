@@ -30,9 +30,9 @@ export function writeKeyValue(w: Writer, kv: KeyValue): Writer {
 
 const scratch = new Writer(1024);
 
-/** Encodes a KeyValue to a new byte array. */
+/** Encodes a KeyValue to new bytes (small ones share a slab of Node's buffer pool). */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  return writeKeyValue(scratch.reset(), kv).finish();
+  return writeKeyValue(scratch.reset(), kv).finishBuffer();
 }
 
 /** Decodes a stored KeyValue. Byte fields are views into `buf`. Throws RangeError on bad input. */

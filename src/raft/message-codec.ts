@@ -35,6 +35,11 @@ class Writer {
     this.view = new DataView(this.buf.buffer);
   }
 
+  reset(): this {
+    this.pos = 0;
+    return this;
+  }
+
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     let size = this.buf.length * 2;
@@ -72,6 +77,10 @@ class Writer {
     this.pos += b.length;
   }
 }
+
+/** Messages estimated at up to this size are encoded in one reused writer. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = new Writer(SCRATCH_BYTES);
 
 class Reader {
   pos = 0;
@@ -127,7 +136,7 @@ export function encodeMessage(m: Message): Uint8Array {
   for (const e of m.entries) estimate += e.data.length + 24;
   if (m.snapshot !== undefined) estimate += m.snapshot.data.length + 64;
   if (m.context !== undefined) estimate += m.context.length + 8;
-  const w = new Writer(estimate);
+  const w = estimate <= SCRATCH_BYTES ? scratch.reset() : new Writer(estimate);
   w.u8(VERSION);
   w.u8(m.type);
   w.u64(m.from);
@@ -160,7 +169,10 @@ export function encodeMessage(m: Message): Uint8Array {
     w.bytes(s.data);
   }
   if (m.context !== undefined) w.bytes(m.context);
-  return w.buf.slice(0, w.pos);
+  // A copy: small ones share a slab of Node's buffer pool (fewer array buffers to collect).
+  const out = Buffer.allocUnsafe(w.pos);
+  out.set(w.buf.subarray(0, w.pos));
+  return out;
 }
 
 /**

@@ -272,10 +272,22 @@ describe('codecs', () => {
   test('message round trip (property)', () => {
     fc.assert(
       fc.property(arbMsg, (m) => {
-        const back = decodeMessage(encodeMessage(m));
+        // Decoded byte fields are views of the input, so decode a plain Uint8Array copy to compare
+        // them with the Uint8Arrays of `m`.
+        const back = decodeMessage(new Uint8Array(encodeMessage(m)));
         expect(back).toEqual(m);
       }),
     );
+  });
+
+  test('each encoding is its own copy: a later encoding does not change an earlier one', () => {
+    const a: Message = { type: MessageType.MsgApp, from: id(1), to: id(2), term: 3, logTerm: 2, index: 10, entries: [ent(11, 3, 'first')], commit: 9, reject: false, rejectHint: 0 };
+    const b: Message = { ...a, from: id(7), entries: [ent(11, 3, 'second, longer')] };
+    const ea = encodeMessage(a);
+    const copy = Uint8Array.from(ea);
+    encodeMessage(b);
+    expect(Uint8Array.from(ea)).toEqual(copy);
+    expect(decodeMessage(new Uint8Array(ea))).toEqual(a);
   });
 
   test('truncated or corrupted messages are rejected with DecodeError', () => {
