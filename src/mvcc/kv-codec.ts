@@ -30,9 +30,12 @@ export function writeKeyValue(w: Writer, kv: KeyValue): Writer {
 
 const scratch = new Writer(1024);
 
-/** Encodes a KeyValue to new bytes (small ones share a slab of Node's buffer pool). */
+/**
+ * Encodes a KeyValue to a new byte array of its own (records may stay in the record cache for
+ * long; a slice of Node's buffer pool would keep its whole slab alive).
+ */
 export function encodeKeyValue(kv: KeyValue): Uint8Array {
-  return writeKeyValue(scratch.reset(), kv).finishBuffer();
+  return writeKeyValue(scratch.reset(), kv).finish();
 }
 
 /** Decodes a stored KeyValue. Byte fields are views into `buf`. Throws RangeError on bad input. */

@@ -393,14 +393,15 @@ function readOp(r: Reader): RequestOp | WriteOp {
 const entryWriter = new Writer(4096);
 
 /**
- * Encodes a write request with its id for a Raft entry. Returns new bytes (small ones share a slab
- * of Node's buffer pool: fewer array buffers for the young-generation collector to sweep).
+ * Encodes a write request with its id for a Raft entry. Returns a new byte array of its own, not a
+ * slice of Node's buffer pool: the entry stays in the in-memory Raft log long after the
+ * short-lived buffers around it, and would keep their whole slab alive.
  */
 export function encodeRequest(id: bigint, op: WriteOp): Uint8Array {
   const w = entryWriter.reset();
   w.varint64(id);
   writeOp(w, op);
-  return w.finishBuffer();
+  return w.finish();
 }
 
 /** Decodes entry data made by encodeRequest. Throws RangeError on malformed data. */
