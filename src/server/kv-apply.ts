@@ -276,11 +276,16 @@ async function putIn(txn: WriteTxn, store: KvStore, op: PutOp, hooks: LeaseHooks
     if (op.ignoreValue) value = prev!.value;
     if (op.ignoreLease) lease = prev!.lease;
   }
+  writePut(txn, store, key, op.key, value, lease, hooks);
+  return { kind: 'put', prevKv: op.prevKv ? prev : undefined, revision: 0 };
+}
+
+/** Writes a put in `txn` and moves the key's lease attachment when its lease changes. */
+function writePut(txn: WriteTxn, store: KvStore, key: string, keyBytes: Uint8Array, value: Uint8Array, lease: bigint, hooks: LeaseHooks): void {
   const ki = store.index.lookup(key);
   const previousLease = ki !== undefined && ki.isLive() ? ki.lease : 0n;
-  txn.put(key, op.key, value, lease);
+  txn.put(key, keyBytes, value, lease);
   if (previousLease !== lease) hooks.onAttach(key, previousLease, lease);
-  return { kind: 'put', prevKv: op.prevKv ? prev : undefined, revision: 0 };
 }
 
 async function deleteIn(txn: WriteTxn, store: KvStore, op: DeleteOp, hooks: LeaseHooks): Promise<DeleteResult> {
@@ -346,12 +351,8 @@ function stampRevisions(results: OpResult[], rev: number): void {
 export function applyPut(store: KvStore, op: PutOp, hooks: LeaseHooks): PutResult | Promise<PutResult> {
   if (op.prevKv || op.ignoreValue || op.ignoreLease) return applyPutReading(store, op, hooks);
   if (op.lease !== 0n && !hooks.exists(op.lease)) throw Errors.leaseNotFound();
-  const key = bytesToKey(op.key);
-  const ki = store.index.lookup(key);
-  const previousLease = ki !== undefined && ki.isLive() ? ki.lease : 0n;
   const txn = store.beginWrite();
-  txn.put(key, op.key, op.value, op.lease);
-  if (previousLease !== op.lease) hooks.onAttach(key, previousLease, op.lease);
+  writePut(txn, store, bytesToKey(op.key), op.key, op.value, op.lease, hooks);
   txn.end();
   return { kind: 'put', prevKv: undefined, revision: store.currentRev };
 }

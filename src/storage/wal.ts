@@ -206,9 +206,14 @@ export class Wal {
     const buf = Buffer.allocUnsafe(bytes);
     const w = new RecordWriter(buf, this.crc);
     this.encodeRecords(undefined, entries, hs, w);
+    this.writeSync(buf, bytes, w.crc, sync);
+  }
+
+  /** Writes `bytes` of encoded records (ending with chain value `crc`) at the offset synchronously, then fdatasyncs if asked. */
+  private writeSync(buf: Buffer, bytes: number, crc: number, sync: boolean): void {
     writeFullySync(this.fh.fd, buf, bytes, this.offset);
     this.offset += bytes;
-    this.crc = w.crc;
+    this.crc = crc;
     this.stats.bytes += bytes;
     this.stats.writes++;
     this.unsynced = true;
@@ -368,17 +373,7 @@ export class Wal {
           // the event loop for its duration, which under light load is shorter than two
           // thread-pool round trips; a write alone only copies into the page cache, far cheaper
           // than one round trip.
-          writeFullySync(this.fh.fd, buf, bytes, this.offset);
-          this.offset += bytes;
-          this.crc = w.crc;
-          this.stats.bytes += bytes;
-          this.stats.writes++;
-          this.unsynced = true;
-          if (run.some((a) => a.sync)) {
-            fs.fdatasyncSync(this.fh.fd);
-            this.stats.fsyncs++;
-            this.unsynced = false;
-          }
+          this.writeSync(buf, bytes, w.crc, run.some((a) => a.sync));
           k = m;
           continue;
         }
