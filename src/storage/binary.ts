@@ -161,11 +161,10 @@ export class Reader {
     throw new RangeError('varint too long');
   }
 
-
   /** Reads a varint64 that must be a non-negative safe integer (revisions, counts). */
   safeVarint(): number {
     const v = this.varint64();
-    if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('integer out of range');
+    if (v < 0n || v > MAX_SAFE) throw new RangeError('integer out of range');
     return Number(v);
   }
 

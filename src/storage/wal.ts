@@ -366,7 +366,10 @@ export class Wal {
       if (bytes > 0) {
         const buf = Buffer.allocUnsafe(bytes);
         const w = new RecordWriter(buf, this.crc);
-        for (let q = k; q < m; q++) this.encode(run[q] as AppendOp, w);
+        for (let q = k; q < m; q++) {
+          const op = run[q] as AppendOp;
+          this.encodeRecords(op.snapshot, op.entries, op.hs, w);
+        }
         const lastChunk = m >= run.length;
         if (lastChunk && bytes <= SYNC_PATH_BYTES) {
           // Small batch (light load): write, and fdatasync if asked, right here. The sync blocks
@@ -389,11 +392,7 @@ export class Wal {
     if (this.unsynced && run.some((a) => a.sync)) await this.datasync();
   }
 
-  /** Encodes one op: snapshot marker, then entries, then hard state (so a cut never keeps a commit without its entries). */
-  private encode(op: AppendOp, w: RecordWriter): void {
-    this.encodeRecords(op.snapshot, op.entries, op.hs, w);
-  }
-
+  /** Encodes one append: snapshot marker, then entries, then hard state (so a cut never keeps a commit without its entries). */
   private encodeRecords(snapshot: SnapshotMeta | undefined, entries: readonly Entry[], hs: HardState | undefined, w: RecordWriter): void {
     if (snapshot !== undefined) {
       w.putSnapshot(snapshot);
