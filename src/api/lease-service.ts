@@ -18,6 +18,9 @@ import { headerObject, nonZero } from './wire-objects';
 /** Builds the Lease handlers. `newId` makes a fresh positive 63-bit id. */
 export function leaseHandlers(s: EtcdServer, newId: () => bigint): Handlers {
   const header = (): Record<string, unknown> => headerObject(s.header());
+  // A grant or revoke reports the revision at which it was applied (as etcd does), not the one
+  // current when the response is built: writes applied right after it may have moved on.
+  const appliedHeader = (revision: number): Record<string, unknown> => headerObject({ ...s.header(), revision });
   return {
     LeaseGrant: unary(async (m) => {
       const ttl = toNum(m.TTL as Int64);
@@ -26,11 +29,11 @@ export function leaseHandlers(s: EtcdServer, newId: () => bigint): Handlers {
       let id = toBig(m.ID as Int64);
       while (id === 0n) id = newId() & ((1n << 63n) - 1n);
       const r = (await s.write({ kind: 'lease-grant', id, ttl })) as LeaseResult;
-      return { header: header(), ...nonZero({ ID: r.id.toString(), TTL: r.ttl }) };
+      return { header: appliedHeader(r.revision), ...nonZero({ ID: r.id.toString(), TTL: r.ttl }) };
     }),
     LeaseRevoke: unary(async (m) => {
-      await s.write({ kind: 'lease-revoke', id: toBig(m.ID as Int64) });
-      return { header: header() };
+      const r = (await s.write({ kind: 'lease-revoke', id: toBig(m.ID as Int64) })) as LeaseResult;
+      return { header: appliedHeader(r.revision) };
     }),
     LeaseTimeToLive: unary(async (m) => {
       const id = toBig(m.ID as Int64);

@@ -31,6 +31,28 @@ async function localRead(cl: Clients, prefix: string, rev: number, atLeast: numb
   return { revision: Number((r.header as Msg).revision), kvs: r.kvs as Msg[] };
 }
 
+test('a revoke reports the revision of its deletes, even when puts are applied in the same batch', async () => {
+  const leader = await c.waitLeader();
+  const cl = new Clients(ep(leader));
+  try {
+    for (let round = 0; round < 5; round++) {
+      const lease = await cl.grant(3600);
+      const start = await cl.put(`rv/${round}/k`, 'leased', lease);
+      const w = new WatchCollector(cl, `rv/${round}/k`, Buffer.alloc(0), start + 1);
+      // The revoke and the puts leave together, so the leader applies them in one batch.
+      const revoke = cl.call(cl.lease, 'LeaseRevoke', { ID: lease });
+      const puts = Array.from({ length: 30 }, (_, i) => cl.put(`rv/${round}/p${i}`, 'x'));
+      const [r] = await Promise.all([revoke, ...puts]);
+      await w.until((ev) => ev.length >= 1, 10000);
+      w.close();
+      expect(w.events[0]!.type).toBe('DELETE');
+      expect(Number(((r as Msg).header as Msg).revision)).toBe(w.events[0]!.modRevision);
+    }
+  } finally {
+    cl.close();
+  }
+});
+
 test('an expired lease deletes its keys at one revision, the same on every member', async () => {
   const leader = await c.waitLeader();
   const followers = c.slots.filter((s) => s !== leader);
