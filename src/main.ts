@@ -6,7 +6,6 @@
 
 import * as http from 'node:http';
 import * as v8 from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
 import type { UntypedHandleCall } from '@grpc/grpc-js';
 import { ConfigError, ETCD_COMPAT_VERSION, VERSION_TEXT, bindHostFor, helpText, parseConfig } from './server/config';
 import { createLogger } from './server/logger';
@@ -53,35 +52,6 @@ function boundHeapGrowthWhileSmall(): void {
   setInterval(check, 500).unref();
 }
 boundHeapGrowthWhileSmall();
-
-/**
- * V8 doubles the young generation (two semi-spaces) whenever much of it survives a scavenge, up to
- * 2 × 16 MB. Under 1,000 writing clients the in-flight requests survive every scavenge, so it
- * always reaches the maximum, and both halves stay resident. Capped at 2 × 8 MB, peak RSS after
- * 100,000 such puts was 125–132 MB against 142–145 MB, at the same throughput (medians of five
- * runs: 25.6k against 26.0k puts/s, within the noise of either). `--max-semi-space-size` would do
- * the same but only as a node flag given at start; the growth factor is read at each growth, so
- * it is set to 1 once the cap is reached (checked after every collection) and back to 2 if V8
- * shrinks the young generation again. A `--max-semi-space-size` or `--semi-space-growth-factor`
- * given to node disables this.
- */
-const YOUNG_GENERATION_CAP_BYTES = 16 * 1024 * 1024;
-function capYoungGeneration(): void {
-  const own = ['--max-semi-space-size', '--max_semi_space_size', '--semi-space-growth-factor', '--semi_space_growth_factor'];
-  if (process.execArgv.some((a) => own.some((f) => a.startsWith(f)))) return;
-  let capped = false;
-  const check = (): void => {
-    const young = v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
-    if (young === undefined) return;
-    const want = young.space_size >= YOUNG_GENERATION_CAP_BYTES;
-    if (want === capped) return;
-    capped = want;
-    v8.setFlagsFromString(`--semi-space-growth-factor=${want ? 1 : 2}`);
-  };
-  new PerformanceObserver(check).observe({ entryTypes: ['gc'] });
-  check();
-}
-capYoungGeneration();
 
 /**
  * Crash-test support: ETCD_TS_FAILPOINT="<point>:<n>" makes the process exit abruptly (no cleanup,
