@@ -147,6 +147,11 @@ export class WriteTxn {
 const EMPTY = new Uint8Array(0);
 
 /** The MVCC store. */
+/** How long flushSoon() lets a batch wait for more applied writes, in milliseconds. */
+const FLUSH_DEFER_MS = 5;
+/** Staged ops at which flushSoon() writes at once. */
+const FLUSH_DEFER_MAX_OPS = 4096;
+
 export class KvStore {
   /** The last committed main revision (≥ 1). */
   currentRev = 1;
@@ -171,6 +176,15 @@ export class KvStore {
   /** Resolves when the last started flush has finished; flushes are written in order. */
   private flushChain: Promise<void> = Promise.resolve();
   private nextFlushWaiters: (() => void)[] = [];
+  /** The flush flushSoon() deferred: its consistent index and term, and the timer that writes it. */
+  private deferTimer: ReturnType<typeof setTimeout> | undefined;
+  private deferIndex = 0;
+  private deferTerm = 0;
+  /**
+   * Told how each flush that flushSoon() deferred ended: its duration in seconds once written, or
+   * the error. Without it a failed deferred flush is only logged.
+   */
+  onDeferredFlush: ((seconds: number, err?: unknown) => void) | undefined;
   private readGen = 0;
   private readonly readsInFlight = new Map<number, number>();
   private readWaiters: { gen: number; resolve: () => void }[] = [];
@@ -229,6 +243,7 @@ export class KvStore {
   async saveIndex(): Promise<boolean> {
     try {
       let consistentIndex = 0;
+      this.writeDeferred();
       for (let attempt = 0; ; attempt++) {
         // Read first: a flush after this only makes the recorded value lower than the database's.
         consistentIndex = await this.backend.metaNumber(MetaKeys.consistentIndex);
@@ -274,10 +289,19 @@ export class KvStore {
   }
 
   /**
-   * Writes the pending batch together with the consistent index, as one LevelDB batch. Flushes are
-   * written in call order; the promise resolves when this one is on LevelDB (not synced).
+   * Writes the pending batch together with the consistent index, as one LevelDB batch (with the
+   * batch flushSoon() deferred, if any). Flushes are written in call order; the promise resolves
+   * when this one is on LevelDB (not synced).
    */
   flush(consistentIndex: number, term: number): Promise<void> {
+    // A deferred flush goes with this one, under the higher consistent index.
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
+    if (this.deferIndex > consistentIndex) {
+      consistentIndex = this.deferIndex;
+      term = this.deferTerm;
+    }
+    this.deferIndex = 0;
     const ops = this.ops;
     const keys = this.opsPendingKeys;
     this.ops = [];
@@ -300,13 +324,41 @@ export class KvStore {
     return p;
   }
 
+  /**
+   * Like flush(), but the batch may wait up to FLUSH_DEFER_MS for the writes applied after it, so
+   * that a stream of small applied batches (one client writing) becomes one LevelDB write every few
+   * milliseconds instead of one per write. The records stay readable from `pending` meanwhile, and
+   * the WAL holds them in case of a crash. The batch leaves at once once it holds
+   * FLUSH_DEFER_MAX_OPS ops, and flushed() and saveIndex() write it before they wait. How it ends
+   * goes to onDeferredFlush.
+   */
+  flushSoon(consistentIndex: number, term: number): void {
+    this.deferIndex = consistentIndex;
+    this.deferTerm = term;
+    if (this.ops.length >= FLUSH_DEFER_MAX_OPS) this.writeDeferred();
+    else if (this.deferTimer === undefined) this.deferTimer = setTimeout(this.writeDeferred, FLUSH_DEFER_MS);
+  }
+
+  private readonly writeDeferred = (): void => {
+    if (this.deferIndex === 0) return;
+    const start = performance.now();
+    this.flush(this.deferIndex, this.deferTerm).then(
+      () => this.onDeferredFlush?.((performance.now() - start) / 1000),
+      (err: unknown) => {
+        if (this.onDeferredFlush !== undefined) this.onDeferredFlush(0, err);
+        else this.log('error', 'writing applied records to the backend failed', { error: String(err) });
+      },
+    );
+  };
+
   /** Resolves when the next flush (one not started yet) has been written. */
   afterNextFlush(): Promise<void> {
     return new Promise((resolve) => this.nextFlushWaiters.push(resolve));
   }
 
-  /** Resolves when every flush started so far has finished. */
+  /** Resolves when every flush started so far, and the one deferred by flushSoon(), has finished. */
   flushed(): Promise<void> {
+    this.writeDeferred();
     return this.flushChain;
   }
 

@@ -167,6 +167,7 @@ export class EtcdServer {
   ) {
     this.backend = backend;
     this.store = store;
+    this.watchFlushes(store);
     this.membership = membership;
     this.memberId = identity.memberId;
     this.clusterId = identity.clusterId;
@@ -529,6 +530,7 @@ export class EtcdServer {
     this.backend = await Backend.open(dir);
     this.store = await KvStore.open(this.backend, (level, msg, fields) => log[level](msg, fields));
     this.store.onCommit = (rev, changes) => this.hub.notify(rev, changes);
+    this.watchFlushes(this.store);
     this.hub.setStore(this.store);
     this.compactor = new Compactor(this.store);
     await this.membership.reload(this.backend);
@@ -594,14 +596,18 @@ export class EtcdServer {
     this.appliedMeta = { index: last.index, term: last.term, confState };
     if (last.index > this.consistentIndex) {
       this.consistentIndex = last.index;
-      const flushStart = performance.now();
-      this.store.flush(last.index, last.term).then(
-        () => this.opts.metrics?.backendCommit.observe((performance.now() - flushStart) / 1000),
-        (err: unknown) => this.fatal(err),
-      );
+      this.store.flushSoon(last.index, last.term);
     }
     this.resolveAppliedWaiters();
     if (this.appliedIndex - this.snapshotIndex >= this.opts.snapshotCount) await this.snapshot(last);
+  }
+
+  /** Backend commit durations go to the metrics; a failed write of applied records is fatal. */
+  private watchFlushes(store: KvStore): void {
+    store.onDeferredFlush = (seconds, err) => {
+      if (err !== undefined) this.fatal(err);
+      else this.opts.metrics?.backendCommit.observe(seconds);
+    };
   }
 
   private settle(id: bigint, result: WriteResult | undefined, failure: Error | undefined): void {
