@@ -146,12 +146,12 @@ export class WriteTxn {
 
 const EMPTY = new Uint8Array(0);
 
-/** The MVCC store. */
 /** How long flushSoon() lets a batch wait for more applied writes, in milliseconds. */
 const FLUSH_DEFER_MS = 5;
 /** Staged ops at which flushSoon() writes at once. */
 const FLUSH_DEFER_MAX_OPS = 4096;
 
+/** The MVCC store. */
 export class KvStore {
   /** The last committed main revision (≥ 1). */
   currentRev = 1;
@@ -328,8 +328,8 @@ export class KvStore {
    * Like flush(), but the batch may wait up to FLUSH_DEFER_MS for the writes applied after it, so
    * that a stream of small applied batches (one client writing) becomes one LevelDB write every few
    * milliseconds instead of one per write. The records stay readable from `pending` meanwhile, and
-   * the WAL holds them in case of a crash. The batch leaves at once once it holds
-   * FLUSH_DEFER_MAX_OPS ops, and flushed() and saveIndex() write it before they wait. How it ends
+   * the WAL holds them in case of a crash. A batch of FLUSH_DEFER_MAX_OPS ops is written without
+   * waiting, and flushed() and saveIndex() write the deferred batch before they wait. How it ends
    * goes to onDeferredFlush.
    */
   flushSoon(consistentIndex: number, term: number): void {
