@@ -10,11 +10,11 @@
  * Everything that arrives while an iteration is in flight (proposals, messages, ticks) is stepped
  * into the core at once and leaves in the next Ready: that is the batching (group commit).
  */
-import { RawNode } from '../raft/raw-node';
+import { RawNode, type Ready } from '../raft/raw-node';
 import { MemoryStorage } from '../raft/memory-storage';
 import { ConfChange, Entry, EntryType, Message, MessageType, NodeId, ReadState, Snapshot, SoftState } from '../raft/types';
 
-import { Wal } from '../storage/wal';
+import { Wal, WAL_SAVED } from '../storage/wal';
 import type { Logger } from './logger';
 
 /** Committed entries allowed to wait for apply before the loop stops taking new batches. */
@@ -26,6 +26,12 @@ const MAX_APPLY_BACKLOG = 20000;
 const COMMIT_HOLD_MS = 1;
 /** A member that forwarded a proposal this recently gets commit announcements at once (ms). */
 const FORWARDER_MS = 1000;
+
+/** True when `entries` hold a configuration change. */
+function hasConfChange(entries: readonly Entry[]): boolean {
+  for (const e of entries) if (e.type === EntryType.ConfChange) return true;
+  return false;
+}
 
 /** What the driver calls back into. */
 export interface DriverHooks {
@@ -165,79 +171,157 @@ export class RaftDriver {
   schedule(): void {
     if (this.scheduled || this.running || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.loop();
-    });
+    setImmediate(this.onImmediate);
   }
 
-  private async loop(): Promise<void> {
+  private readonly onImmediate = (): void => {
+    this.scheduled = false;
+    this.loop();
+  };
+
+  private loop(): void {
     if (this.running || this.stopped) return;
     this.running = true;
+    this.run();
+  }
+
+  /**
+   * Handles Readys until the core has none. A Ready is handled synchronously when nothing in it
+   * has to wait (the common case: the WAL writes a small batch right away); otherwise the rest of
+   * it, and the loop, go on once the wait is over.
+   */
+  private run(): void {
     try {
       for (;;) {
         this.flushProposals();
         if (this.stopped || !this.node.hasReady()) break;
-        const rd = this.node.ready();
-        if (rd.softState !== undefined) {
-          this.leader = rd.softState.role === 'leader';
-          this.hooks.softState(rd.softState);
+        const wait = this.handle(this.node.ready());
+        if (wait !== undefined) {
+          wait.then(() => this.advanceAndRun(), (err: unknown) => this.crash(err));
+          return;
         }
-        // A leader sends before its own persist, so followers write in parallel with it; every
-        // other role sends only after its state is durable (its messages promise that). A leader's
-        // Ready that only commits (no new entries) carries commit announcements, which nobody
-        // waits for as much as for the replies those commits release: they leave after the
-        // apply, once the replies are on the wire.
-        const afterApply = this.leader && rd.entries.length === 0 && rd.committedEntries.length > 0 && rd.snapshot === undefined;
-        const early = this.leader && !afterApply && rd.messages.length > 0;
-        if (early) this.sendNow(rd.messages);
-        if (rd.snapshot !== undefined) {
-          // State first, then the WAL marker: a crash in between leaves a state at or past the marker.
-          await this.applyChain;
-          await this.hooks.installSnapshot(rd.snapshot);
-          await this.wal.saveSnapshot(rd.snapshot.meta);
-          this.storage.applySnapshot(rd.snapshot);
-        }
-        if (rd.hardState !== undefined || rd.entries.length > 0) {
-          const saveStart = performance.now();
-          await this.wal.save(rd.hardState, rd.entries, rd.mustSync);
-          if (rd.mustSync) this.hooks.walSynced?.((performance.now() - saveStart) / 1000);
-          if (rd.entries.length > 0) this.storage.append(rd.entries);
-          if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
-          this.hooks.failpoint?.('after-persist');
-        }
-        if (!early && !afterApply && rd.messages.length > 0) this.sendNow(rd.messages);
-        if (rd.messages.length > 0 && !afterApply) this.hooks.failpoint?.('after-send');
-        if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
-        if (rd.committedEntries.length > 0) {
-          // Apply runs behind the loop, in order, so the next batch is persisted while this one
-          // is applied. Configuration changes are applied before the loop goes on (the core must
-          // know the new configuration), and the backlog is bounded.
-          const entries = rd.committedEntries;
-          this.applyBacklog += entries.length;
-          this.applyChain = this.applyChain.then(async () => {
-            await this.hooks.apply(entries);
-            this.applyBacklog -= entries.length;
-            this.hooks.failpoint?.('after-apply');
-          });
-          this.applyChain.catch((err: unknown) => this.hooks.fatal(err));
-          if (afterApply && rd.messages.length > 0) this.sendAfterReplies(rd.messages);
-          if (this.applyBacklog > MAX_APPLY_BACKLOG || entries.some((e) => e.type === EntryType.ConfChange)) await this.applyChain;
-        }
-        this.node.advance();
-        this.hooks.failpoint?.('after-advance');
+        this.advance();
       }
     } catch (err) {
-      this.hooks.fatal(err);
+      this.crash(err);
       return;
-    } finally {
-      this.running = false;
-      const waiters = this.idle;
-      this.idle = [];
-      for (const w of waiters) w();
     }
+    this.settle();
+  }
+
+  private advanceAndRun(): void {
+    try {
+      this.advance();
+    } catch (err) {
+      this.crash(err);
+      return;
+    }
+    this.run();
+  }
+
+  private advance(): void {
+    this.node.advance();
+    this.hooks.failpoint?.('after-advance');
+  }
+
+  /** The loop failed: the server must stop. The loop does not start again by itself. */
+  private crash(err: unknown): void {
+    this.hooks.fatal(err);
+    this.wakeIdle();
+  }
+
+  /** The loop is idle: wakes stop() and starts again if work arrived meanwhile. */
+  private settle(): void {
+    this.wakeIdle();
     if (this.proposals.length > 0 || this.node.hasReady()) this.schedule();
   }
+
+  private wakeIdle(): void {
+    this.running = false;
+    const waiters = this.idle;
+    if (waiters.length === 0) return;
+    this.idle = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Persists, sends and queues for apply what one Ready carries. Returns a promise when some of
+   * it has to wait (a snapshot, a WAL write that went through the WAL's queue, the apply backlog):
+   * the rest is done when it resolves, and the core advances after that.
+   */
+  private handle(rd: Ready): Promise<void> | undefined {
+    if (rd.softState !== undefined) {
+      this.leader = rd.softState.role === 'leader';
+      this.hooks.softState(rd.softState);
+    }
+    // A leader sends before its own persist, so followers write in parallel with it; every
+    // other role sends only after its state is durable (its messages promise that). A leader's
+    // Ready that only commits (no new entries) carries commit announcements, which nobody
+    // waits for as much as for the replies those commits release: they leave after the
+    // apply, once the replies are on the wire.
+    const afterApply = this.leader && rd.entries.length === 0 && rd.committedEntries.length > 0 && rd.snapshot === undefined;
+    const early = this.leader && !afterApply && rd.messages.length > 0;
+    if (early) this.sendNow(rd.messages);
+    if (rd.snapshot !== undefined) return this.handleSnapshot(rd, rd.snapshot, early);
+    return this.persist(rd, early, afterApply);
+  }
+
+  /** Installs a snapshot (state first, then the WAL marker: a crash in between leaves a state at or past the marker), then goes on with the rest of the Ready. */
+  private async handleSnapshot(rd: Ready, snap: Snapshot, early: boolean): Promise<void> {
+    await this.applyChain;
+    await this.hooks.installSnapshot(snap);
+    await this.wal.saveSnapshot(snap.meta);
+    this.storage.applySnapshot(snap);
+    await this.persist(rd, early, false);
+  }
+
+  /** Writes the Ready's hard state and entries to the WAL (and the stable log), then finishes it. */
+  private persist(rd: Ready, early: boolean, afterApply: boolean): Promise<void> | undefined {
+    if (rd.hardState === undefined && rd.entries.length === 0) return this.finish(rd, early, afterApply);
+    const saveStart = performance.now();
+    const saved = this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+    if (saved !== WAL_SAVED) {
+      return saved.then(() => {
+        this.persisted(rd, saveStart);
+        return this.finish(rd, early, afterApply);
+      });
+    }
+    this.persisted(rd, saveStart);
+    return this.finish(rd, early, afterApply);
+  }
+
+  private persisted(rd: Ready, saveStart: number): void {
+    if (rd.mustSync) this.hooks.walSynced?.((performance.now() - saveStart) / 1000);
+    if (rd.entries.length > 0) this.storage.append(rd.entries);
+    if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
+    this.hooks.failpoint?.('after-persist');
+  }
+
+  /** Sends what waited for the persist, hands over read states and queues committed entries for apply. */
+  private finish(rd: Ready, early: boolean, afterApply: boolean): Promise<void> | undefined {
+    if (!early && !afterApply && rd.messages.length > 0) this.sendNow(rd.messages);
+    if (rd.messages.length > 0 && !afterApply) this.hooks.failpoint?.('after-send');
+    if (rd.readStates.length > 0) this.hooks.readStates(rd.readStates);
+    if (rd.committedEntries.length === 0) return undefined;
+    // Apply runs behind the loop, in order, so the next batch is persisted while this one is
+    // applied. Configuration changes are applied before the loop goes on (the core must know the
+    // new configuration), and the backlog is bounded.
+    const entries = rd.committedEntries;
+    this.applyBacklog += entries.length;
+    this.applyChain = this.applyChain.then(() => this.applyInOrder(entries));
+    this.applyChain.catch(this.onApplyFailed);
+    if (afterApply && rd.messages.length > 0) this.sendAfterReplies(rd.messages);
+    if (this.applyBacklog > MAX_APPLY_BACKLOG || hasConfChange(entries)) return this.applyChain;
+    return undefined;
+  }
+
+  private async applyInOrder(entries: Entry[]): Promise<void> {
+    await this.hooks.apply(entries);
+    this.applyBacklog -= entries.length;
+    this.hooks.failpoint?.('after-apply');
+  }
+
+  private readonly onApplyFailed = (err: unknown): void => this.hooks.fatal(err);
 
   /**
    * Sends and writes to the sockets at once, not on a later turn: a leader's appends are then on

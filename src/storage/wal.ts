@@ -466,6 +466,12 @@ export class Wal {
 const SYNC_PATH_BYTES = 16 * 1024;
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/**
+ * What save() returns when it wrote (and, if asked, synced) the records before returning: a caller
+ * that compares against it can go on at once instead of awaiting.
+ */
+export const WAL_SAVED: Promise<void> = RESOLVED;
+
 function writeFullySync(fd: number, buf: Buffer, len: number, position: number): void {
   let done = 0;
   while (done < len) {
