@@ -188,16 +188,17 @@ export class RaftDriver {
   /**
    * Handles Readys until the core has none. A Ready is handled synchronously when nothing in it
    * has to wait (the common case: the WAL writes a small batch right away); otherwise the rest of
-   * it, and the loop, go on once the wait is over.
+   * it, and the loop, go on once the wait is over (`advanceFirst`: the Ready in hand is done).
    */
-  private run(): void {
+  private run(advanceFirst = false): void {
     try {
+      if (advanceFirst) this.advance();
       for (;;) {
         this.flushProposals();
         if (this.stopped || !this.node.hasReady()) break;
         const wait = this.handle(this.node.ready());
         if (wait !== undefined) {
-          wait.then(() => this.advanceAndRun(), (err: unknown) => this.crash(err));
+          wait.then(() => this.run(true), (err: unknown) => this.crash(err));
           return;
         }
         this.advance();
@@ -207,16 +208,6 @@ export class RaftDriver {
       return;
     }
     this.settle();
-  }
-
-  private advanceAndRun(): void {
-    try {
-      this.advance();
-    } catch (err) {
-      this.crash(err);
-      return;
-    }
-    this.run();
   }
 
   private advance(): void {
